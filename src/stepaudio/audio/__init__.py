@@ -1,0 +1,7 @@
+"""Audio in: probe metadata, decode to 16 kHz mono int16, cut at quiet points, encode WAV parts."""
+
+from stepaudio.audio.decode import SAMPLE_RATE, DecodedAudio, decode_to_file
+from stepaudio.audio.probe import AudioInfo, probe
+from stepaudio.audio.wav import encode_wav
+
+__all__ = ["SAMPLE_RATE", "AudioInfo", "DecodedAudio", "decode_to_file", "encode_wav", "probe"]

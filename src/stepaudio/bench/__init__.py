@@ -1,0 +1,1 @@
+"""Benchmarks and capacity planning for Step-Audio-R1.1 deployments."""

@@ -1,0 +1,115 @@
+"""Settings, read from the environment (prefix ``STEPAUDIO_``) or a ``.env`` file.
+
+The seed's ``VLLM_API_URL`` and ``MODEL_NAME`` are understood too, so a deployment
+configured for the seed's service works unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BackendConfig(BaseModel):
+    """One Step-Audio-R1.1 vLLM server."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    url: str
+    """Base URL (``http://host:9999``); a full ``…/v1/chat/completions`` URL is accepted."""
+    model: str = "Step-Audio-R1.1"
+    """Served model name (vLLM's ``--served-model-name``)."""
+    max_concurrency: int = Field(4, ge=1)
+    """Requests sent at once, at most: the server's ``--max-num-seqs``."""
+    api_key: str | None = None
+    """Bearer token for the server, if it wants one."""
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Every field is documented; see README's table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STEPAUDIO_",
+        env_file=".env",
+        extra="ignore",
+        use_attribute_docstrings=True,
+        populate_by_name=True,
+    )
+
+    # -- service ----------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    """Address `stepaudio serve` listens on."""
+    port: int = 8000
+    """Port `stepaudio serve` listens on."""
+    data_dir: Path = Path.home() / ".local" / "share" / "stepaudio"
+    """Where assembled models, uploads, the task database and temporary audio live."""
+    api_keys: list[str] = []
+    """Accepted API keys (``Authorization: Bearer KEY`` or ``X-API-Key``). Empty: no auth."""
+
+    # -- limits -----------------------------------------------------------------------
+    max_upload_mb: float = Field(2048, gt=0)
+    """Largest upload accepted, in MiB; larger ones get 413 before the body is read."""
+    max_audio_seconds: float | None = Field(None, gt=0)
+    """Longest audio accepted, in seconds (413 beyond). None: no limit."""
+    max_pending_requests: int = Field(64, ge=1)
+    """Synchronous requests waiting or running at once; more get 429."""
+
+    # -- embedded engine (the CPU default) -----------------------------------------------
+    whisper_model: str = "base"
+    """Whisper model: ``base`` (embedded, from PyPI), a CTranslate2 model directory, or a
+    faster-whisper model name where the machine can download models."""
+    whisper_compute_type: str = "int8"
+    """CTranslate2 compute type for Whisper on the CPU."""
+    whisper_threads: int = Field(2, ge=1)
+    """CPU threads per Whisper worker."""
+    whisper_workers: int = Field(1, ge=1)
+    """Whisper calls that may run at once (each uses ``whisper_threads``)."""
+    whisper_beam_size: int = Field(5, ge=1)
+    """Beam size for Whisper decoding (faster-whisper's default)."""
+    llm_model: Path | None = None
+    """GGUF file for text tasks (summaries, answers). None: the embedded SmolLM2-135M."""
+    llm_context: int = Field(8192, ge=512)
+    """Context length (tokens) of the embedded text model."""
+    llm_threads: int = Field(2, ge=1)
+    """CPU threads of the embedded text model."""
+
+    # -- Step-Audio-R1.1 backends -------------------------------------------------------
+    backends: list[BackendConfig] = []
+    """JSON list of ``{url, model, max_concurrency, api_key}``: the vLLM servers to use."""
+    vllm_api_url: str | None = Field(
+        None, validation_alias=AliasChoices("STEPAUDIO_VLLM_API_URL", "VLLM_API_URL")
+    )
+    """The seed's single backend (``VLLM_API_URL``), added to ``backends``."""
+    model_name: str = Field(
+        "Step-Audio-R1.1", validation_alias=AliasChoices("STEPAUDIO_MODEL_NAME", "MODEL_NAME")
+    )
+    """Model name for ``vllm_api_url`` (the seed's ``MODEL_NAME``)."""
+    max_model_len: int = Field(65536, ge=2048)
+    """Context length assumed when a backend does not report its ``max_model_len``."""
+    request_timeout_s: float = Field(120, gt=0)
+    """Base timeout of one backend call; ``timeout_per_audio_s`` is added per audio second."""
+    timeout_per_audio_s: float = Field(1.0, ge=0)
+    """Extra timeout per second of audio in a backend call."""
+
+    # -- pipeline ---------------------------------------------------------------------
+    parallel_windows: int = Field(4, ge=1)
+    """Windows of one request processed at once (bounded further by engine capacity)."""
+    asr_window_s: float = Field(300, ge=10)
+    """Length of a verbatim window on the embedded engine, in seconds."""
+
+    # -- tasks ------------------------------------------------------------------------
+    database_url: str | None = None
+    """SQLAlchemy URL of the task store. None: SQLite in ``data_dir``."""
+
+    def all_backends(self) -> list[BackendConfig]:
+        """``backends`` plus the seed's ``VLLM_API_URL``/``MODEL_NAME``, if set."""
+        extra = []
+        if self.vllm_api_url:
+            extra.append(BackendConfig(url=self.vllm_api_url, model=self.model_name))
+        return [*self.backends, *extra]
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

@@ -1,0 +1,100 @@
+"""The small protocol every engine speaks, and the values that cross it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from stepaudio.pipeline.params import Mode, ProcessParams
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Timed text; times in seconds from the start of the recording."""
+
+    start: float
+    end: float
+    text: str
+
+    def shifted(self, offset: float) -> Segment:
+        return Segment(round(self.start + offset, 3), round(self.end + offset, 3), self.text)
+
+
+@dataclass
+class Usage:
+    audio_seconds: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.audio_seconds += other.audio_seconds
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+
+
+@dataclass
+class WindowJob:
+    """One window of audio for one mode. ``pcm`` is 16 kHz mono int16."""
+
+    mode: Mode
+    pcm: np.ndarray
+    offset: float
+    params: ProcessParams
+
+
+@dataclass
+class ModelOutput:
+    """What a model call produced: the answer, its reasoning, and for verbatim modes timed
+    segments (times relative to the window). ``truncated`` marks output cut by max_tokens."""
+
+    text: str
+    thinking: str = ""
+    segments: list[Segment] = field(default_factory=list)
+    language: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    truncated: bool = False
+    backend: str | None = None
+
+
+@dataclass
+class TextJob:
+    """A text-only call (reduce steps: summaries, answers, translations of text)."""
+
+    system: str
+    prompt: str
+    params: ProcessParams
+    max_tokens: int | None = None
+
+
+class Engine(Protocol):
+    """What the pipeline needs from a model backend."""
+
+    name: str
+
+    def audio_modes(self) -> frozenset[Mode]:
+        """Modes the engine runs directly on audio; others are transcript + text calls."""
+        ...
+
+    def max_window_seconds(self, mode: Mode, params: ProcessParams) -> float:
+        """Longest window one call can take for ``mode`` (budget, context, output)."""
+        ...
+
+    def capacity(self) -> int:
+        """Calls that may run at once."""
+        ...
+
+    def text_budget_chars(self) -> int:
+        """Characters of input a single text call can take."""
+        ...
+
+    async def run_window(self, job: WindowJob) -> ModelOutput: ...
+
+    async def complete(self, job: TextJob) -> ModelOutput: ...
+
+    async def health(self) -> dict[str, Any]:
+        """A JSON-able description of the engine and whether it can take work (``ready``)."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,114 @@
+"""Every error stepaudio raises on purpose, and the HTTP status each one maps to.
+
+Libraries' and servers' exceptions (PyAV, faster-whisper, llama.cpp, httpx, SQLAlchemy)
+are translated into these at the boundary where they are caught, so callers only ever
+handle this tree::
+
+    StepAudioError (500, internal_error)
+    ├── BadRequest (400, invalid_request_error)
+    │   ├── InvalidAudio          undecodable, empty or truncated audio
+    │   └── InvalidParameter      a field with a wrong value (unknown mode, bad number, …)
+    ├── Unauthorized (401)        missing or wrong API key
+    ├── NotFound (404)            unknown task, or another key's task
+    ├── PayloadTooLarge (413)     upload or audio duration over the configured limit
+    ├── QueueFull (429)           too much work waiting
+    ├── ModelOutputError (502)    the model answered, but not usably
+    │   └── OutputTruncated       reasoning or answer cut by max_tokens
+    ├── BackendError (502)        a backend answered with an error
+    │   └── ContextLengthExceeded a request did not fit the backend's max_model_len
+    ├── BackendUnavailable (503)  no healthy backend could take the work
+    └── BackendTimeout (504)      a backend did not answer in time
+
+Each carries ``message``, ``param`` (the offending field, if any) and ``code`` (a short
+machine-readable reason); ``to_dict()`` gives the ``{"message", "type", "param", "code"}``
+object of the API's error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StepAudioError(Exception):
+    status_code = 500
+    type = "internal_error"
+    default_code = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code or self.default_code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+
+
+class BadRequest(StepAudioError):
+    status_code = 400
+    type = "invalid_request_error"
+    default_code = "bad_request"
+
+
+class InvalidAudio(BadRequest):
+    default_code = "invalid_audio"
+
+
+class InvalidParameter(BadRequest):
+    default_code = "invalid_parameter"
+
+
+class Unauthorized(StepAudioError):
+    status_code = 401
+    type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class NotFound(StepAudioError):
+    status_code = 404
+    type = "not_found_error"
+    default_code = "not_found"
+
+
+class PayloadTooLarge(StepAudioError):
+    status_code = 413
+    type = "invalid_request_error"
+    default_code = "payload_too_large"
+
+
+class QueueFull(StepAudioError):
+    status_code = 429
+    type = "rate_limit_error"
+    default_code = "queue_full"
+
+
+class ModelOutputError(StepAudioError):
+    status_code = 502
+    type = "model_error"
+    default_code = "bad_model_output"
+
+
+class OutputTruncated(ModelOutputError):
+    default_code = "output_truncated"
+
+
+class BackendError(StepAudioError):
+    status_code = 502
+    type = "backend_error"
+    default_code = "backend_error"
+
+
+class ContextLengthExceeded(BackendError):
+    default_code = "context_length_exceeded"
+
+
+class BackendUnavailable(StepAudioError):
+    status_code = 503
+    type = "backend_unavailable"
+    default_code = "no_healthy_backend"
+
+
+class BackendTimeout(StepAudioError):
+    status_code = 504
+    type = "backend_timeout"
+    default_code = "backend_timeout"
