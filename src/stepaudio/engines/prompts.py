@@ -21,9 +21,9 @@ AUDIO_SYSTEM = {
 def audio_instruction(mode: Mode, params: ProcessParams) -> str:
     """The text placed before the audio parts in the user message."""
     if mode in (Mode.ASR, Mode.S2T):
-        text = "Transcribe the speech verbatim, in the language it is spoken. Output only the transcript."
+        text = "Transcribe the speech verbatim, in its own language. Output only the transcript."
     elif mode is Mode.TRANSLATE:
-        text = f"Listen to the audio and translate it to {params.target_lang}. Output only the translation."
+        text = f"Listen to the audio and translate it to {params.target_lang}."
     elif mode is Mode.SUMMARIZE:
         text = "Summarize this audio concisely, in the language it is spoken."
     else:
@@ -49,7 +49,10 @@ def summarize_prompt(text: str, instruction: str | None = None, partial: bool = 
 
 def answer_prompt(text: str, question: str, partial: bool = False) -> str:
     what = "notes taken from parts of a recording" if partial else "a transcript of a recording"
-    return f"Here is {what}:\n\n{text}\n\nQuestion: {question}\nAnswer the question in one or two sentences."
+    return (
+        f"Here is {what}:\n\n{text}\n\nQuestion: {question}\n"
+        "Answer the question in one or two sentences."
+    )
 
 
 def notes_prompt(text: str, question: str) -> str:
@@ -60,4 +63,6 @@ def notes_prompt(text: str, question: str) -> str:
 
 
 def translate_prompt(text: str, target_lang: str) -> str:
-    return f"Translate the following text into {target_lang}. Output only the translation.\n\n{text}"
+    return (
+        f"Translate the following text into {target_lang}. Output only the translation.\n\n{text}"
+    )

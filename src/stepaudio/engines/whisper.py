@@ -1,0 +1,98 @@
+"""Whisper through faster-whisper, loaded once per process and shared by all requests."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stepaudio.engines.base import Segment
+from stepaudio.engines.local_models import resolve_whisper
+from stepaudio.errors import InvalidParameter, StepAudioError
+
+
+@dataclass
+class Transcript:
+    segments: list[Segment]
+    language: str | None
+
+    @property
+    def text(self) -> str:
+        return join_texts(s.text for s in self.segments)
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\uffef"
+
+
+def join_texts(texts) -> str:
+    """Join pieces of transcript: with a space, except between CJK characters."""
+    out = ""
+    for piece in texts:
+        piece = piece.strip()
+        if not piece:
+            continue
+        if out and not (_is_cjk(out[-1]) and _is_cjk(piece[0])):
+            out += " "
+        out += piece
+    return out
+
+
+class WhisperTranscriber:
+    """Thread-safe lazy holder of one ``WhisperModel``."""
+
+    def __init__(
+        self,
+        model: str,
+        data_dir: Path,
+        *,
+        compute_type: str = "int8",
+        cpu_threads: int = 2,
+        workers: int = 1,
+        beam_size: int = 5,
+    ):
+        self._name = model
+        self._data_dir = data_dir
+        self._compute_type = compute_type
+        self._cpu_threads = cpu_threads
+        self._workers = workers
+        self.beam_size = beam_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def model(self):
+        with self._lock:
+            if self._model is None:
+                from faster_whisper import WhisperModel
+
+                self._model = WhisperModel(
+                    resolve_whisper(self._name, self._data_dir),
+                    device="cpu",
+                    compute_type=self._compute_type,
+                    cpu_threads=self._cpu_threads,
+                    num_workers=self._workers,
+                )
+            return self._model
+
+    def transcribe(
+        self, pcm: np.ndarray, *, language: str | None = None, task: str = "transcribe"
+    ) -> Transcript:
+        """Blocking: run in a worker thread. Times are relative to ``pcm``'s start."""
+        audio = np.asarray(pcm, dtype=np.float32) / 32768.0
+        try:
+            segments, info = self.model().transcribe(
+                audio, language=language, task=task, beam_size=self.beam_size
+            )
+            out = [Segment(round(s.start, 3), round(s.end, 3), s.text.strip()) for s in segments]
+        except ValueError as exc:
+            # faster-whisper raises ValueError for an unknown language code.
+            raise InvalidParameter(str(exc), param="language") from exc
+        except RuntimeError as exc:
+            raise StepAudioError(f"Whisper failed: {exc}", code="whisper_error") from exc
+        return Transcript([s for s in out if s.text], info.language)

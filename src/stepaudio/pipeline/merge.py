@@ -1,0 +1,121 @@
+"""Join window outputs into one answer, per mode.
+
+Verbatim modes concatenate in order with timestamps shifted to the whole recording;
+summary modes reduce the windows' results (or the transcript) with text-only calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stepaudio.audio.cut import Span
+from stepaudio.engines.base import Engine, ModelOutput, Segment
+from stepaudio.engines.whisper import join_texts
+from stepaudio.errors import InvalidAudio
+from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.pipeline.reduce import answer_task, reduce_texts, summary_task
+
+
+@dataclass
+class Merged:
+    answer: str
+    thinking: str
+    full_response: str
+    transcript: str | None = None
+    summary: str | None = None
+    segments: list[Segment] = field(default_factory=list)
+    truncated: bool = False
+    extra: list[ModelOutput] = field(default_factory=list)
+    """Outputs of reduce calls, counted in usage."""
+
+
+def _segments(spans: list[Span], outputs: list[ModelOutput]) -> list[Segment]:
+    out: list[Segment] = []
+    for span, output in zip(spans, outputs, strict=True):
+        if output.segments:
+            out.extend(s.shifted(span.start) for s in output.segments)
+        elif output.text.strip():
+            out.append(Segment(span.start, span.end, output.text.strip()))
+    return out
+
+
+def _thinking(outputs: list[ModelOutput]) -> str:
+    parts = [o.thinking.strip() for o in outputs if o.thinking.strip()]
+    return "\n\n".join(parts)
+
+
+def _full(thinking: str, answer: str) -> str:
+    return f"<think>\n{thinking}\n</think>\n{answer}" if thinking else answer
+
+
+async def merge(
+    engine: Engine, params: ProcessParams, spans: list[Span], outputs: list[ModelOutput]
+) -> Merged:
+    mode = params.mode
+    truncated = any(o.truncated for o in outputs)
+    thinking = _thinking(outputs)
+    texts = [o.text for o in outputs]
+    transcribed = mode is Mode.S2T or mode not in engine.audio_modes()
+
+    if transcribed or mode in (Mode.ASR, Mode.TRANSLATE):
+        segments = _segments(spans, outputs)
+        joined = join_texts(texts)
+        if not joined.strip():
+            raise InvalidAudio("No speech was found in the audio.", param="audio", code="no_speech")
+        if mode in (Mode.ASR, Mode.TRANSLATE):
+            return Merged(
+                joined,
+                thinking,
+                _full(thinking, joined),
+                transcript=joined if mode is Mode.ASR else None,
+                segments=segments,
+                truncated=truncated,
+            )
+        transcript = joined
+        if mode is Mode.UNDERSTAND:
+            reduced = await reduce_texts(
+                engine, [s.text for s in segments], answer_task(params.question), params
+            )
+        else:
+            reduced = await reduce_texts(
+                engine, [s.text for s in segments], summary_task(params.instruction), params
+            )
+        thinking = "\n\n".join(p for p in (thinking, reduced.thinking.strip()) if p)
+        truncated = truncated or reduced.truncated
+        summary = reduced.text if mode in (Mode.S2T, Mode.SUMMARIZE) else None
+        if mode is Mode.S2T:
+            answer = f"Transcript:\n{transcript}\n\nSummary:\n{summary}"
+        else:
+            answer = reduced.text
+        if not answer.strip():
+            truncated = True
+        return Merged(
+            answer,
+            thinking,
+            _full(thinking, answer),
+            transcript,
+            summary,
+            segments,
+            truncated,
+            [reduced],
+        )
+
+    # The engine answered on the audio itself (summarize / understand on Step-Audio).
+    if len(outputs) == 1:
+        answer = outputs[0].text
+        extra: list[ModelOutput] = []
+    else:
+        task = (
+            answer_task(params.question)
+            if mode is Mode.UNDERSTAND
+            else summary_task(params.instruction)
+        )
+        reduced = await reduce_texts(engine, texts, task, params, partial=True)
+        answer, extra = reduced.text, [reduced]
+        truncated = truncated or reduced.truncated
+    summary = answer if mode is Mode.SUMMARIZE else None
+    if not answer.strip():
+        truncated = True
+    return Merged(
+        answer, thinking, _full(thinking, answer), summary=summary, truncated=truncated, extra=extra
+    )

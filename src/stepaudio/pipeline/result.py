@@ -1,0 +1,49 @@
+"""The result of processing one recording: the seed's keys plus ours."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from stepaudio.pipeline.params import Mode
+
+
+class SegmentOut(BaseModel):
+    start: float
+    end: float
+    text: str
+
+
+class UsageOut(BaseModel):
+    audio_seconds: float
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Timings(BaseModel):
+    decode: float
+    """Seconds spent probing and decoding the audio."""
+    model: float
+    """Seconds spent in model calls (wall time, windows in parallel)."""
+    total: float
+
+
+class ProcessResult(BaseModel):
+    status: Literal["success"] = "success"
+    answer: str = Field(description="The answer for the mode (the seed's key).")
+    thinking: str = Field("", description="The model's reasoning, never part of the answer.")
+    full_response: str = Field(description="Reasoning and answer as the model wrote them.")
+    elapsed_time: float = Field(description="Seconds from request to result (the seed's key).")
+    mode: Mode
+    transcript: str | None = None
+    summary: str | None = None
+    segments: list[SegmentOut] = []
+    language: str | None = None
+    audio: dict[str, Any] = Field(description="The probe of the recording.")
+    usage: UsageOut
+    timings: Timings
+    engine: str
+    windows: int
+    truncated: bool = False
+    params: dict[str, Any] = {}
