@@ -346,6 +346,9 @@ GPUS: dict[str, GpuSpec] = {
 }
 
 
+DEFAULT_GPU = "L40S"  # the seed's hardware
+
+
 def _gpu_key(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", name.upper()).removesuffix("B")
 
@@ -359,8 +362,7 @@ def resolve_gpu(gpu: str | None, gpu_memory_gib: float | None = None) -> GpuSpec
             raise PlanError("--gpu-memory-gib must be positive", param="gpu_memory_gib")
         label = gpu or f"custom-{gpu_memory_gib:g}GiB"
         return GpuSpec(label, round(gpu_memory_gib * GIB / MIB))
-    if not gpu:
-        raise PlanError("give --gpu or --gpu-memory-gib", param="gpu", code="unknown_gpu")
+    gpu = gpu or DEFAULT_GPU
     known = _GPU_ALIASES.get(_gpu_key(gpu))
     if known is None:
         raise PlanError(
@@ -737,7 +739,7 @@ def _weights_refusal(
 def plan(
     model: ModelDescription | str | Path | None = None,
     *,
-    gpu: str | None = "L40S",
+    gpu: str | None = None,
     gpu_memory_gib: float | None = None,
     num_gpus: int = 4,
     dtype: str = "bf16",
@@ -805,7 +807,7 @@ def plan(
         gpu_memory_gib=round(spec.memory_gib, 2),
         num_gpus=num_gpus,
         dtype=dtype,
-        kv_cache_dtype="bf16" if kv_cache_dtype == "auto" else kv_cache_dtype,
+        kv_cache_dtype="bf16" if kv_cache_dtype.lower() == "auto" else kv_cache_dtype.lower(),
         gpu_memory_utilization=gpu_memory_utilization,
         max_model_len=length,
         max_num_seqs=max_num_seqs,
@@ -895,15 +897,17 @@ def _render(r: PlanReport, width: int) -> str:
         summary.add_row(key, value)
     console.print(summary)
 
-    history = Table(title="max_model_len ↔ max_num_seqs (seed §4.2) on this hardware")
+    history = Table(
+        title="max_model_len ↔ max_num_seqs (seed §4.2) on this hardware; audio minutes per request"
+    )
     for col in (
         "max_model_len",
         "max_num_seqs",
-        "max_concurrency",
-        "KV holds all",
-        "audio min (seed formula)",
-        "audio min (strict)",
-        "seed said",
+        "concurrency",
+        "fits all",
+        "min (seed)",
+        "min (strict)",
+        "seed min",
     ):
         history.add_column(col, justify="right")
     for row in r.seed_table:

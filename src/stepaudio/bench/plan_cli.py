@@ -27,7 +27,9 @@ def plan_command(
             help=f"'{STEP_AUDIO_R1_1}' (built in) or a Hugging Face config.json (file or folder)."
         ),
     ] = STEP_AUDIO_R1_1,
-    gpu: Annotated[str | None, typer.Option(help=f"GPU kind: {', '.join(GPUS)}.")] = "L40S",
+    gpu: Annotated[
+        str | None, typer.Option(help=f"GPU kind: {', '.join(GPUS)}. [default: L40S]")
+    ] = None,
     gpu_memory_gib: Annotated[
         float | None,
         typer.Option(help="Memory of one GPU in GiB (instead of a known --gpu)."),

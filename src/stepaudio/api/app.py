@@ -1,0 +1,44 @@
+"""``create_app()``: the whole HTTP service, built from one ``Settings``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from stepaudio import __version__
+from stepaudio.api import errors, seed
+from stepaudio.api.services import Services
+from stepaudio.api.uploads import UploadLimitMiddleware
+from stepaudio.config import Settings
+from stepaudio.engines.base import Engine
+from stepaudio.engines.factory import build_engine
+from stepaudio.pipeline.run import Pipeline
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app. ``engine`` replaces the one the settings would choose (tests, benches)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        chosen = engine or build_engine(settings)
+        app.state.services = Services(settings, chosen, Pipeline(chosen, settings))
+        try:
+            yield
+        finally:
+            if engine is None:
+                await chosen.aclose()
+
+    app = FastAPI(
+        title="stepaudio",
+        version=__version__,
+        description="Transcripts, summaries, translations and answers about recordings "
+        "of any length, on Step-Audio-R1.1 backends or on the CPU.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(UploadLimitMiddleware, limit=settings.max_upload_bytes)
+    errors.install(app)
+    app.include_router(seed.router)
+    return app

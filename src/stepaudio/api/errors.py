@@ -1,0 +1,87 @@
+"""Every error leaves as JSON: ``{"error": {message, type, param, code}}``.
+
+Paths under ``/api`` also carry the seed's top-level ``"status": "error"``, which its
+clients check. Nothing leaves as a bare 500 page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stepaudio.errors import InvalidParameter, StepAudioError
+
+log = logging.getLogger(__name__)
+
+_HTTP_TYPES = {
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(path: str, error: dict) -> dict:
+    body: dict = {"error": error}
+    if path.startswith("/api"):
+        body["status"] = "error"
+    return body
+
+
+def error_response(request: Request, exc: StepAudioError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse(
+        error_body(request.url.path, exc.to_dict()), status_code=exc.status_code, headers=headers
+    )
+
+
+def validation_error(exc: ValidationError | RequestValidationError) -> InvalidParameter:
+    """The first problem of a pydantic validation, as one readable error."""
+    first = exc.errors()[0]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "form")]
+    param = ".".join(loc) or None
+    message = first.get("msg", "Invalid request")
+    if first.get("type") == "missing":
+        message = f"The field '{param}' is required."
+    elif param:
+        message = f"Invalid value for '{param}': {message}"
+    return InvalidParameter(message, param=param)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(StepAudioError)
+    async def _ours(request: Request, exc: StepAudioError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, exc.message)
+        return error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request, validation_error(exc))
+
+    @app.exception_handler(ValidationError)
+    async def _validation(request: Request, exc: ValidationError) -> JSONResponse:
+        return error_response(request, validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = {
+            "message": str(exc.detail),
+            "type": _HTTP_TYPES.get(exc.status_code, "invalid_request_error"),
+            "param": None,
+            "code": str(exc.status_code),
+        }
+        return JSONResponse(
+            error_body(request.url.path, error), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("Unexpected error on %s %s", request.method, request.url.path)
+        return error_response(request, StepAudioError(f"Internal error: {type(exc).__name__}"))

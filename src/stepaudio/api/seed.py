@@ -1,0 +1,104 @@
+"""The seed's endpoints, same paths, fields, keys and statuses, plus ours beside them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from stepaudio.api.auth import caller
+from stepaudio.api.disconnect import unless_disconnected
+from stepaudio.api.forms import process_params
+from stepaudio.api.services import Services, get_services
+from stepaudio.api.uploads import temporary_upload
+from stepaudio.audio.probe import verify_tail
+from stepaudio.pipeline.describe import audio_report
+from stepaudio.pipeline.params import ProcessParams
+from stepaudio.pipeline.result import ProcessResult
+
+router = APIRouter()
+
+
+def model_label(services: Services) -> str:
+    if services.settings.all_backends():
+        return services.settings.all_backends()[0].model
+    return services.engine.name
+
+
+@router.post("/api/process", response_model=ProcessResult, tags=["seed"])
+async def process(
+    request: Request,
+    audio: UploadFile = File(..., description="The recording (any common audio format)"),
+    params: ProcessParams = Depends(process_params),
+    services: Services = Depends(get_services),
+    _who: str = Depends(caller),
+) -> ProcessResult:
+    """Process a recording synchronously and return the result."""
+    settings = services.settings
+    async with (
+        temporary_upload(audio, settings.data_dir / "uploads", settings.max_upload_bytes) as up,
+        services.admitted(params.mode.value),
+    ):
+        result = await unless_disconnected(request, services.pipeline.process(up.path, params))
+    services.metrics.audio_seconds.inc(result.usage.audio_seconds)
+    return result
+
+
+@router.post("/api/audio/info", tags=["seed"])
+async def audio_info(
+    audio: UploadFile = File(...),
+    services: Services = Depends(get_services),
+    _who: str = Depends(caller),
+) -> dict[str, Any]:
+    """What the recording is and what processing it would take, without processing it."""
+    settings = services.settings
+    async with temporary_upload(
+        audio, settings.data_dir / "uploads", settings.max_upload_bytes
+    ) as up:
+        info = await services.pipeline.probe(up.path)
+        await anyio.to_thread.run_sync(verify_tail, up.path, info)
+    return audio_report(info, services.engine)
+
+
+@router.get("/api/status", tags=["seed"])
+async def status(services: Services = Depends(get_services)) -> dict[str, Any]:
+    """The seed's counters, plus the engine and its backends."""
+    settings = services.settings
+    backends = settings.all_backends()
+    stats = services.stats
+    return {
+        "model": model_label(services),
+        "vllm_url": backends[0].url if backends else None,
+        "stats": {
+            "completed": stats.completed,
+            "processing": stats.processing,
+            "waiting": stats.waiting,
+            "total_time": stats.total_time,
+        },
+        "engine": await services.engine.health(),
+    }
+
+
+@router.get("/health", tags=["health"])
+async def health(services: Services = Depends(get_services)) -> dict[str, str]:
+    """The process is alive (the seed's health check)."""
+    return {"status": "healthy", "model": model_label(services)}
+
+
+@router.get("/ready", tags=["health"])
+async def ready(services: Services = Depends(get_services)) -> JSONResponse:
+    """A backend can take work: 200, else 503."""
+    report = await services.engine.health()
+    ok = bool(report.get("ready"))
+    return JSONResponse({"ready": ok, "engine": report}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+async def metrics(services: Services = Depends(get_services)) -> PlainTextResponse:
+    """Prometheus metrics."""
+    return PlainTextResponse(
+        generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

@@ -1,0 +1,96 @@
+"""What the routes share: settings, engine, pipeline, counters. One per app, no globals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from stepaudio.config import Settings
+from stepaudio.engines.base import Engine
+from stepaudio.errors import QueueFull
+from stepaudio.pipeline.run import Pipeline
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "stepaudio_requests", "Processing requests", ["mode", "outcome"], registry=self.registry
+        )
+        self.seconds = Histogram(
+            "stepaudio_request_seconds",
+            "Processing time per request",
+            ["mode"],
+            buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=self.registry,
+        )
+        self.audio_seconds = Counter(
+            "stepaudio_audio_seconds", "Audio processed, in seconds", registry=self.registry
+        )
+        self.in_flight = Gauge(
+            "stepaudio_in_flight", "Requests being processed", registry=self.registry
+        )
+        self.waiting = Gauge("stepaudio_waiting", "Requests waiting", registry=self.registry)
+
+
+@dataclass
+class Stats:
+    """The seed's ``/api/status`` counters."""
+
+    completed: int = 0
+    processing: int = 0
+    waiting: int = 0
+    total_time: float = 0.0
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    pipeline: Pipeline
+    metrics: Metrics = field(default_factory=Metrics)
+    stats: Stats = field(default_factory=Stats)
+    started_at: float = field(default_factory=time.time)
+    _slots: asyncio.Semaphore | None = None
+
+    @asynccontextmanager
+    async def admitted(self, mode: str) -> AsyncIterator[None]:
+        """Count a request through waiting → processing → done; 429 past the queue limit."""
+        limit = self.settings.max_pending_requests
+        if self.stats.waiting + self.stats.processing >= limit:
+            raise QueueFull(f"{limit} requests are already queued or running; retry later.")
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.engine.capacity() * 2)
+        self.stats.waiting += 1
+        self.metrics.waiting.inc()
+        try:
+            await self._slots.acquire()
+        finally:
+            self.stats.waiting -= 1
+            self.metrics.waiting.dec()
+        self.stats.processing += 1
+        self.metrics.in_flight.inc()
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            yield
+            outcome = "success"
+            self.stats.completed += 1
+        finally:
+            elapsed = time.perf_counter() - started
+            self._slots.release()
+            self.stats.processing -= 1
+            self.stats.total_time = round(self.stats.total_time + elapsed, 3)
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(mode, outcome).inc()
+            self.metrics.seconds.labels(mode).observe(elapsed)
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services

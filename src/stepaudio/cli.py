@@ -1,0 +1,163 @@
+"""The ``stepaudio`` command: serve, process files, inspect audio, plan capacity, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from stepaudio.config import Settings
+from stepaudio.errors import StepAudioError
+from stepaudio.pipeline.params import DEFAULT_QUESTION, Mode, ProcessParams
+
+app = typer.Typer(help="Transcribe, summarize, translate and question recordings of any length.")
+err = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    txt = "txt"
+    json = "json"
+    srt = "srt"
+    vtt = "vtt"
+    md = "md"
+
+
+def _fail(exc: StepAudioError) -> None:
+    err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to listen on (default: settings)"),
+    port: int | None = typer.Option(None, help="Port to listen on (default: settings)"),
+) -> None:
+    """Run the HTTP service (API, OpenAI-compatible endpoints, web UI)."""
+    import uvicorn
+
+    from stepaudio.api import create_app
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@app.command()
+def process(
+    audio: Path = typer.Argument(..., exists=True, dir_okay=False, help="The recording"),
+    mode: Mode = typer.Option(Mode.S2T, "-m", "--mode", help="What to produce"),
+    question: str = typer.Option(DEFAULT_QUESTION, "-q", "--question", help="For understand"),
+    instruction: str | None = typer.Option(None, "--instruction", help="For s2t, summarize"),
+    target_lang: str = typer.Option("Chinese", "--target-lang", help="For translate"),
+    language: str | None = typer.Option(None, "--language", help="Spoken language code"),
+    parallel: int | None = typer.Option(None, "-p", "--parallel", help="Windows at once"),
+    segment_duration: float | None = typer.Option(
+        None, "--segment-duration", help="Window length in seconds (default: planned)"
+    ),
+    max_tokens: int = typer.Option(2048, "--max-tokens"),
+    thinking: bool = typer.Option(True, "--thinking/--no-thinking"),
+    fmt: OutputFormat = typer.Option(OutputFormat.txt, "-f", "--format", help="Output format"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write here, not stdout"),
+) -> None:
+    """Process one file, any length (the seed's long_audio_processor.py)."""
+    from stepaudio.engines.factory import build_engine
+    from stepaudio.pipeline.formats import render
+    from stepaudio.pipeline.run import Pipeline
+
+    try:
+        params = ProcessParams(
+            mode=mode,
+            question=question,
+            instruction=instruction,
+            target_lang=target_lang,
+            language=language,
+            parallel=parallel,
+            segment_duration=segment_duration,
+            max_tokens=max_tokens,
+            thinking=thinking,
+        )
+    except ValueError as exc:
+        err.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(2) from exc
+    settings = Settings()
+
+    async def run():
+        engine = build_engine(settings)
+        try:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(f"{mode.value} {audio.name}", total=None)
+
+                def on_progress(p) -> None:
+                    bar.update(task, completed=p.done, total=p.total)
+
+                return await Pipeline(engine, settings).process(
+                    audio, params, on_progress=on_progress
+                )
+        finally:
+            await engine.aclose()
+
+    try:
+        result = asyncio.run(run())
+    except StepAudioError as exc:
+        _fail(exc)
+    text = render(result, fmt.value)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command()
+def info(
+    audio: Path = typer.Argument(..., exists=True, dir_okay=False),
+    fmt: str = typer.Option("text", "-f", "--format", help="text or json"),
+) -> None:
+    """Show what a recording is and how much work it would be."""
+    from stepaudio.audio.probe import probe, verify_tail
+    from stepaudio.engines.factory import build_engine
+    from stepaudio.pipeline.describe import audio_report
+
+    try:
+        meta = probe(audio)
+        verify_tail(audio, meta)
+    except StepAudioError as exc:
+        _fail(exc)
+    data = audio_report(meta, build_engine(Settings()))
+    if fmt == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        for key, value in data.items():
+            print(f"{key:>24}: {value}")
+
+
+def _register_optional() -> None:
+    """Commands that live with their features."""
+    try:
+        from stepaudio.bench.plan_cli import register
+    except ImportError:
+        return
+    register(app)
+
+
+_register_optional()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,213 @@
+"""Several Step-Audio servers behind one Engine: least-loaded first, never over capacity.
+
+Each backend has a capacity (its ``--max-num-seqs``), a health state kept fresh by a
+background poll of ``/health`` and ``/v1/models``, and an in-flight count. A call waits
+for a free slot on a healthy backend; a backend that refuses connections, answers 5xx
+or cuts its stream is marked and the call is retried on another one after a short
+backoff. Cancelling a call (the client went away) closes its backend request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from stepaudio.config import Settings
+from stepaudio.engines.base import ModelOutput, TextJob, WindowJob
+from stepaudio.engines.stepaudio import StepAudioEngine
+from stepaudio.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ContextLengthExceeded,
+    StepAudioError,
+)
+from stepaudio.pipeline.params import Mode, ProcessParams
+
+T = TypeVar("T")
+
+
+def _retryable(exc: StepAudioError) -> bool:
+    if isinstance(exc, BackendUnavailable | BackendTimeout):
+        return True
+    if isinstance(exc, ContextLengthExceeded) or not isinstance(exc, BackendError):
+        return False
+    # 4xx means the request itself is wrong: another server would refuse it too.
+    return not exc.code.startswith("http_4")
+
+
+class _Slot:
+    def __init__(self, engine: StepAudioEngine):
+        self.engine = engine
+        self.in_flight = 0
+
+    @property
+    def healthy(self) -> bool:
+        return self.engine.state.healthy
+
+    @property
+    def free(self) -> int:
+        return self.engine.capacity() - self.in_flight
+
+
+class BackendPool:
+    name = "step-audio"
+
+    def __init__(
+        self,
+        engines: Sequence[StepAudioEngine],
+        settings: Settings,
+        *,
+        health_interval_s: float | None = None,
+        retries: int | None = None,
+        backoff_s: float = 0.2,
+    ):
+        if not engines:
+            raise ValueError("a pool needs at least one backend")
+        self.settings = settings
+        self._slots = [_Slot(e) for e in engines]
+        self.health_interval_s = health_interval_s or float(
+            getattr(settings, "health_interval_s", 2.0)
+        )
+        self.retries = retries if retries is not None else int(
+            getattr(settings, "backend_retries", 3)
+        )
+        self.backoff_s = backoff_s
+        self._changed: asyncio.Condition | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._started = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BackendPool:
+        return cls([StepAudioEngine(b, settings) for b in settings.all_backends()], settings)
+
+    @property
+    def engines(self) -> list[StepAudioEngine]:
+        return [s.engine for s in self._slots]
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Probe every backend once, then keep probing in the background."""
+        if self._started:
+            return
+        self._started = True
+        self._changed = asyncio.Condition()
+        await self.refresh()
+        self._poller = asyncio.create_task(self._poll(), name="backend-health")
+
+    async def refresh(self) -> None:
+        await asyncio.gather(*(s.engine.probe() for s in self._slots))
+        await self._notify()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.health_interval_s)
+            # A failing probe is recorded in the backend's state, never raised here.
+            await self.refresh()
+
+    async def _notify(self) -> None:
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def aclose(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        for slot in self._slots:
+            await slot.engine.aclose()
+
+    # -- limits ---------------------------------------------------------------------
+
+    def _healthy(self) -> list[_Slot]:
+        return [s for s in self._slots if s.healthy] or self._slots
+
+    def audio_modes(self) -> frozenset[Mode]:
+        return self._slots[0].engine.audio_modes()
+
+    def capacity(self) -> int:
+        return max(1, sum(s.engine.capacity() for s in self._slots if s.healthy))
+
+    def max_window_seconds(self, mode: Mode, params: ProcessParams) -> float:
+        return min(s.engine.max_window_seconds(mode, params) for s in self._healthy())
+
+    def text_budget_chars(self) -> int:
+        return min(s.engine.text_budget_chars() for s in self._healthy())
+
+    # -- calls ----------------------------------------------------------------------
+
+    async def run_window(self, job: WindowJob) -> ModelOutput:
+        return await self._call(lambda e: e.run_window(job))
+
+    async def complete(self, job: TextJob) -> ModelOutput:
+        return await self._call(lambda e: e.complete(job))
+
+    async def _call(self, fn: Callable[[StepAudioEngine], Awaitable[T]]) -> T:
+        await self.start()
+        tried: set[int] = set()
+        timeouts = 0
+        last: StepAudioError | None = None
+        for attempt in range(max(1, self.retries)):
+            if attempt:
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+            slot = await self._acquire(avoid=tried)
+            tried.add(id(slot))
+            try:
+                return await fn(slot.engine)
+            except StepAudioError as exc:
+                if not _retryable(exc):
+                    raise
+                last = exc
+                if isinstance(exc, BackendTimeout):
+                    # A hung server is tried once more elsewhere, never waited on twice.
+                    timeouts += 1
+                    others = [s for s in self._slots if s.healthy and id(s) not in tried]
+                    if timeouts > 1 or not others:
+                        raise
+                else:
+                    slot.engine.state.healthy = False
+                    slot.engine.state.last_error = exc.message
+            finally:
+                await self._release(slot)
+        assert last is not None
+        raise last
+
+    async def _acquire(self, avoid: set[int]) -> _Slot:
+        assert self._changed is not None
+        async with self._changed:
+            while True:
+                healthy = [s for s in self._slots if s.healthy]
+                if not healthy:
+                    raise BackendUnavailable("No healthy Step-Audio backend can take the work.")
+                open_ = [s for s in healthy if s.free > 0]
+                if open_:
+                    # Prefer backends not tried yet for this call, then the least loaded.
+                    best = min(
+                        open_,
+                        key=lambda s: (id(s) in avoid, s.in_flight / s.engine.capacity()),
+                    )
+                    best.in_flight += 1
+                    return best
+                await self._changed.wait()
+
+    async def _release(self, slot: _Slot) -> None:
+        slot.in_flight -= 1
+        await self._notify()
+
+    # -- health ---------------------------------------------------------------------
+
+    def backends(self) -> list[dict[str, Any]]:
+        return [{**s.engine.describe(), "in_flight": s.in_flight} for s in self._slots]
+
+    async def health(self) -> dict[str, Any]:
+        await self.start()
+        return {
+            "engine": self.name,
+            "ready": any(s.healthy for s in self._slots),
+            "capacity": self.capacity(),
+            "backends": self.backends(),
+        }
