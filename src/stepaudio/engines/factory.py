@@ -1,4 +1,5 @@
-"""Choose the engine from the settings: Step-Audio backends if any, else the embedded one."""
+"""Choose the engine from the settings: Step-Audio backends if any, else a remote cascade
+(OpenAI transcription server + chat server) if one is set, else the embedded one."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from stepaudio.engines.base import Engine
 
 
 def build_engine(settings: Settings) -> Engine:
+    if settings.all_backends():
+        from stepaudio.engines.pool import BackendPool
+
+        return BackendPool.from_settings(settings)
+    if getattr(settings, "transcription_url", None):
+        from stepaudio.engines.cascade import CascadeEngine
+
+        return CascadeEngine(settings)
     from stepaudio.engines.embedded import EmbeddedEngine
 
     return EmbeddedEngine(settings)

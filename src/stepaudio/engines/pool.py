@@ -168,7 +168,9 @@ class BackendPool:
                     others = [s for s in self._slots if s.healthy and id(s) not in tried]
                     if timeouts > 1 or not others:
                         raise
-                else:
+                elif isinstance(exc, BackendUnavailable):
+                    # Refused connections: out of rotation until the health poll sees it
+                    # back. A 5xx or a cut stream says nothing about the next request.
                     slot.engine.state.healthy = False
                     slot.engine.state.last_error = exc.message
             finally:
