@@ -71,8 +71,8 @@ class BackendPool:
         self.health_interval_s = health_interval_s or float(
             getattr(settings, "health_interval_s", 2.0)
         )
-        self.retries = retries if retries is not None else int(
-            getattr(settings, "backend_retries", 3)
+        self.retries = (
+            retries if retries is not None else int(getattr(settings, "backend_retries", 3))
         )
         self.backoff_s = backoff_s
         self._changed: asyncio.Condition | None = None

@@ -114,6 +114,7 @@ class _Parsed:
     max_tokens: int
     prompt_tokens: int
     include_usage: bool
+    stream: bool = True
 
 
 class StandIn:
@@ -130,6 +131,7 @@ class StandIn:
         transcriber: WhisperTranscriber | None = None,
         data_dir: Path | None = None,
         leak_eot: bool = True,
+        strict: bool = True,
     ):
         self.model = model
         self.max_model_len = max_model_len
@@ -138,6 +140,9 @@ class StandIn:
         """(fixed seconds, seconds per audio second) slept before answering."""
         self.reasoning_repeat = reasoning_repeat
         self.leak_eot = leak_eot
+        self.strict = strict
+        """False: also a plain OpenAI chat server (no prefill rules, non-streamed replies),
+        for engines that use any chat endpoint (the cascade)."""
         if transcriber is None:
             if data_dir is None:
                 from stepaudio.config import Settings
@@ -261,9 +266,38 @@ class StandIn:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             self.stats.violations.append(f"malformed request: {exc!r}")
             return _error(400, f"malformed request: {exc}", "BadRequestError")
-        return StreamingResponse(
-            self._generate(parsed, failure), media_type="text/event-stream"
-        )
+        if not parsed.stream:
+            return await self._reply(parsed, failure)
+        return StreamingResponse(self._generate(parsed, failure), media_type="text/event-stream")
+
+    async def _reply(self, p: _Parsed, failure: FailMode) -> Response:
+        """A non-streamed chat.completion (lenient mode only)."""
+        chunks = [c async for c in self._generate(p, failure)]
+        text, finish, usage = "", None, None
+        for c in chunks:
+            data = c.removeprefix("data: ").strip()
+            if data == "[DONE]":
+                continue
+            chunk = json.loads(data)
+            usage = chunk.get("usage") or usage
+            for choice in chunk["choices"]:
+                text += choice["delta"].get("content", "")
+                finish = choice["finish_reason"] or finish
+        body = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": usage,
+        }
+        return JSONResponse(body)
 
     # -- validation -----------------------------------------------------------------
 
@@ -277,13 +311,15 @@ class StandIn:
             "skip_special_tokens": False,
             "stop_token_ids": STOP_TOKEN_IDS,
         }
-        for key, want in rules.items():
-            if body.get(key) != want:
-                raise _Invalid(400, f"{key} must be {want!r}, got {body.get(key)!r}")
         messages = body["messages"]
         last = messages[-1]
-        if last.get("role") != "assistant" or last.get("content") not in PREFILLS:
-            raise _Invalid(400, f"last message must be the assistant prefill, got {last!r}")
+        prefilled = last.get("role") == "assistant" and last.get("content") in PREFILLS
+        if self.strict:
+            for key, want in rules.items():
+                if body.get(key) != want:
+                    raise _Invalid(400, f"{key} must be {want!r}, got {body.get(key)!r}")
+            if not prefilled:
+                raise _Invalid(400, f"last message must be the assistant prefill, got {last!r}")
         max_tokens = body.get("max_tokens")
         if not isinstance(max_tokens, int) or max_tokens < 1:
             raise _Invalid(400, f"max_tokens must be a positive integer, got {max_tokens!r}")
@@ -328,10 +364,12 @@ class StandIn:
             part_seconds=seconds,
             user_text=user_text,
             target_lang=_target_lang(user_text),
-            thinking=last["content"] == PREFILLS[0],
+            thinking=prefilled and last["content"] == PREFILLS[0],
+            stream=bool(body.get("stream")),
             max_tokens=max_tokens,
             prompt_tokens=prompt,
-            include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+            include_usage=not body.get("stream")
+            or bool((body.get("stream_options") or {}).get("include_usage")),
         )
 
     # -- answering ------------------------------------------------------------------
@@ -410,8 +448,8 @@ class StandIn:
             answer = material if p.task == "translate" else first_sentences(material)
             reasoning = f"The user wants a {p.task} of a text of {len(material)} characters."
             return self._pad(reasoning), answer
-        whisper_task = "translate" if p.task == "translate" and _english(p.target_lang) else (
-            "transcribe"
+        whisper_task = (
+            "translate" if p.task == "translate" and _english(p.target_lang) else ("transcribe")
         )
         texts, language = [], None
         for pcm in p.pcm_parts:
