@@ -30,6 +30,12 @@ class Progress:
     done: int
     total: int
     stage: str
+    index: int | None = None
+    """The window that just finished (None for the initial report)."""
+    output: ModelOutput | None = None
+    """Its output, for callers that stream results window by window."""
+    span: Span | None = None
+    """Where that window lies in the recording (its segments' times are relative to it)."""
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
@@ -154,9 +160,10 @@ class Pipeline:
         gate = asyncio.Semaphore(max(1, limit))
         done = 0
 
-        async def report() -> None:
+        async def report(index: int | None = None, output: ModelOutput | None = None) -> None:
             if on_progress is not None:
-                maybe = on_progress(Progress(done, len(spans), "windows"))
+                span = spans[index] if index is not None else None
+                maybe = on_progress(Progress(done, len(spans), "windows", index, output, span))
                 if maybe is not None:
                     await maybe
 
@@ -170,7 +177,7 @@ class Pipeline:
                 if store:
                     await store.save(index, output)
             done += 1
-            await report()
+            await report(index, output)
             return output
 
         await report()
