@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stepaudio import __version__
-from stepaudio.api import errors, seed
+from stepaudio.api import errors, openai, seed
 from stepaudio.api.services import Services
 from stepaudio.api.uploads import UploadLimitMiddleware
 from stepaudio.config import Settings
@@ -41,4 +41,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(UploadLimitMiddleware, limit=settings.max_upload_bytes)
     errors.install(app)
     app.include_router(seed.router)
+    app.include_router(openai.router)
     return app

@@ -1,0 +1,317 @@
+"""The OpenAI-compatible face: ``/v1/audio/transcriptions``, ``/v1/audio/translations``,
+``/v1/chat/completions`` with ``input_audio``, ``/v1/models``: the official SDK works
+unchanged against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict
+
+from stepaudio.api.auth import caller
+from stepaudio.api.disconnect import unless_disconnected
+from stepaudio.api.seed import model_label
+from stepaudio.api.services import Services, get_services
+from stepaudio.api.uploads import save_upload
+from stepaudio.errors import InvalidParameter, StepAudioError
+from stepaudio.pipeline.formats import srt, vtt
+from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.pipeline.result import ProcessResult
+from stepaudio.pipeline.run import Progress
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+
+
+def _verbose(result: ProcessResult, task: str) -> dict[str, Any]:
+    return {
+        "task": task,
+        "language": result.language,
+        "duration": result.usage.audio_seconds,
+        "text": result.answer,
+        "segments": [
+            {"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text}
+            for i, s in enumerate(result.segments)
+        ],
+    }
+
+
+def _formatted(result: ProcessResult, fmt: ResponseFormat, task: str):
+    if fmt == "text":
+        return PlainTextResponse(result.answer)
+    if fmt == "srt":
+        return PlainTextResponse(srt(result))
+    if fmt == "vtt":
+        return PlainTextResponse(vtt(result), media_type="text/vtt")
+    if fmt == "verbose_json":
+        return JSONResponse(_verbose(result, task))
+    return JSONResponse({"text": result.answer})
+
+
+def _sse(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _streamed(services: Services, path: Path, params: ProcessParams) -> AsyncIterator[str]:
+    """``transcript.text.delta`` events in order as windows finish, then ``.done``."""
+    queue: asyncio.Queue[Progress] = asyncio.Queue()
+    finished: dict[int, str] = {}
+    next_index = 0
+
+    async def run() -> ProcessResult:
+        async with services.admitted(params.mode.value):
+            return await services.pipeline.process(path, params, on_progress=queue.put_nowait)
+
+    work = asyncio.create_task(run())
+    try:
+        while not (work.done() and queue.empty()):
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                continue
+            progress = getter.result()
+            if progress.index is None or progress.output is None:
+                continue
+            finished[progress.index] = progress.output.text
+            while next_index in finished:
+                text = finished.pop(next_index)
+                delta = text if next_index == 0 else f" {text}"
+                next_index += 1
+                if text.strip():
+                    yield _sse({"type": "transcript.text.delta", "delta": delta})
+        result = work.result()
+        yield _sse({"type": "transcript.text.done", "text": result.answer})
+    except StepAudioError as exc:
+        yield _sse({"type": "error", "error": exc.to_dict()})
+    finally:
+        if not work.done():
+            work.cancel()
+        path.unlink(missing_ok=True)
+    yield "data: [DONE]\n\n"
+
+
+async def _audio_endpoint(
+    request: Request,
+    services: Services,
+    file: UploadFile,
+    params: ProcessParams,
+    fmt: ResponseFormat,
+    stream: bool,
+    task: str,
+):
+    settings = services.settings
+    stored = await save_upload(file, settings.data_dir / "uploads", settings.max_upload_bytes)
+    if stream:
+        try:
+            await services.pipeline.probe(stored.path)
+        except BaseException:
+            stored.path.unlink(missing_ok=True)
+            raise
+        return StreamingResponse(
+            _streamed(services, stored.path, params), media_type="text/event-stream"
+        )
+    try:
+        async with services.admitted(params.mode.value):
+            result = await unless_disconnected(
+                request, services.pipeline.process(stored.path, params)
+            )
+    finally:
+        stored.path.unlink(missing_ok=True)
+    return _formatted(result, fmt, task)
+
+
+@router.post("/audio/transcriptions")
+async def transcriptions(
+    request: Request,
+    file: UploadFile = File(...),
+    model: str = Form("whisper-1"),
+    language: str | None = Form(None),
+    prompt: str | None = Form(None),
+    response_format: ResponseFormat = Form("json"),
+    temperature: float | None = Form(None),
+    stream: bool = Form(False),
+    services: Services = Depends(get_services),
+    _who: str = Depends(caller),
+):
+    """Verbatim transcript of the file, any length."""
+    params = ProcessParams(mode=Mode.ASR, language=language or None, temperature=temperature)
+    return await _audio_endpoint(
+        request, services, file, params, response_format, stream, "transcribe"
+    )
+
+
+@router.post("/audio/translations")
+async def translations(
+    request: Request,
+    file: UploadFile = File(...),
+    model: str = Form("whisper-1"),
+    prompt: str | None = Form(None),
+    response_format: ResponseFormat = Form("json"),
+    temperature: float | None = Form(None),
+    stream: bool = Form(False),
+    services: Services = Depends(get_services),
+    _who: str = Depends(caller),
+):
+    """The speech translated into English, as OpenAI's endpoint does."""
+    params = ProcessParams(mode=Mode.TRANSLATE, target_lang="English", temperature=temperature)
+    return await _audio_endpoint(
+        request, services, file, params, response_format, stream, "translate"
+    )
+
+
+@router.get("/models")
+async def models(services: Services = Depends(get_services)) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": model_label(services),
+                "object": "model",
+                "created": int(services.started_at),
+                "owned_by": "stepaudio",
+            }
+        ],
+    }
+
+
+class ChatRequest(BaseModel):
+    """The part of OpenAI's chat request that matters here; other fields are accepted."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = ""
+    messages: list[dict[str, Any]]
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stream: bool = False
+    mode: Mode = Mode.UNDERSTAND
+    """Ours: what to do with the audio (default: answer the text about it)."""
+
+
+def _audio_and_text(messages: list[dict[str, Any]]) -> tuple[list[bytes], str]:
+    audio: list[bytes] = []
+    texts: list[str] = []
+    for message in messages:
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+            continue
+        for part in content or []:
+            if part.get("type") == "text":
+                texts.append(part.get("text", ""))
+            elif part.get("type") == "input_audio":
+                data = (part.get("input_audio") or {}).get("data", "")
+                try:
+                    audio.append(base64.b64decode(data.split(",")[-1], validate=True))
+                except ValueError as exc:
+                    raise InvalidParameter(
+                        "input_audio.data is not valid base64.", param="messages"
+                    ) from exc
+    if not audio:
+        raise InvalidParameter("The request has no input_audio part.", param="messages")
+    if len(audio) > 1:
+        raise InvalidParameter(
+            "Send one input_audio part; this service splits long audio itself.",
+            param="messages",
+        )
+    return audio, "\n".join(t for t in texts if t.strip())
+
+
+@router.post("/chat/completions")
+async def chat_completions(
+    request: Request,
+    body: ChatRequest,
+    services: Services = Depends(get_services),
+    _who: str = Depends(caller),
+):
+    """Chat about one recording sent as an ``input_audio`` part."""
+    audio, text = _audio_and_text(body.messages)
+    settings = services.settings
+    params = ProcessParams(
+        mode=body.mode,
+        question=text or ProcessParams().question,
+        instruction=text or None,
+        max_tokens=body.max_completion_tokens or body.max_tokens or 2048,
+        temperature=body.temperature,
+        top_p=body.top_p or 0.9,
+    )
+    upload = _BytesUpload(audio[0])
+    stored = await save_upload(upload, settings.data_dir / "uploads", settings.max_upload_bytes)
+    try:
+        async with services.admitted(params.mode.value):
+            result = await unless_disconnected(
+                request, services.pipeline.process(stored.path, params)
+            )
+    finally:
+        stored.path.unlink(missing_ok=True)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    message = {"role": "assistant", "content": result.answer}
+    if result.thinking:
+        message["reasoning_content"] = result.thinking
+    usage = {
+        "prompt_tokens": result.usage.prompt_tokens,
+        "completion_tokens": result.usage.completion_tokens,
+        "total_tokens": result.usage.prompt_tokens + result.usage.completion_tokens,
+    }
+    if body.stream:
+        chunks = [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": result.answer},
+                "finish_reason": None,
+            },
+            {"index": 0, "delta": {}, "finish_reason": "stop"},
+        ]
+
+        async def events() -> AsyncIterator[str]:
+            for choice in chunks:
+                yield _sse(
+                    {
+                        "id": completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": body.model or model_label(services),
+                        "choices": [choice],
+                    }
+                )
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": body.model or model_label(services),
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": usage,
+    }
+
+
+class _BytesUpload:
+    """Decoded ``input_audio`` bytes, readable like an ``UploadFile``."""
+
+    def __init__(self, data: bytes):
+        self._data = data
+        self.filename = "input_audio"
+
+    async def read(self, size: int = -1) -> bytes:
+        chunk = self._data if size < 0 else self._data[:size]
+        self._data = self._data[len(chunk) :]
+        return chunk
