@@ -148,6 +148,14 @@ def info(
             print(f"{key:>24}: {value}")
 
 
+@app.command()
+def settings() -> None:
+    """Print every setting (environment variable, default, meaning) as a Markdown table."""
+    from stepaudio.config_doc import settings_table
+
+    print(settings_table())
+
+
 def _register_optional() -> None:
     """Commands that live with their features."""
     try:
