@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stepaudio.pipeline.params import Mode
+
 
 class BackendConfig(BaseModel):
     """One Step-Audio-R1.1 vLLM server."""
@@ -92,6 +94,30 @@ class Settings(BaseSettings):
     """Base timeout of one backend call; ``timeout_per_audio_s`` is added per audio second."""
     timeout_per_audio_s: float = Field(1.0, ge=0)
     """Extra timeout per second of audio in a backend call."""
+    health_interval_s: float = Field(2.0, gt=0)
+    """Seconds between health checks of each backend (``/health`` and ``/v1/models``)."""
+    backend_retries: int = Field(3, ge=1)
+    """Attempts per model call across backends (connection errors, 5xx, cut streams)."""
+    no_thinking_modes: list[Mode] = []
+    """Modes sent with the empty-reasoning prefill (no thinking), e.g. ``["asr"]``."""
+
+    # -- cascade: any OpenAI-compatible transcription + chat servers ---------------------
+    transcription_url: str | None = None
+    """Server with ``/v1/audio/transcriptions`` (vLLM Whisper, speaches); turns the cascade on."""
+    transcription_model: str = "whisper-1"
+    """Model name sent to ``transcription_url``."""
+    transcription_api_key: str | None = None
+    """Bearer token for ``transcription_url``."""
+    chat_url: str | None = None
+    """Server with ``/v1/chat/completions`` for the cascade's text tasks."""
+    chat_model: str = "default"
+    """Model name sent to ``chat_url``."""
+    chat_api_key: str | None = None
+    """Bearer token for ``chat_url``."""
+    chat_context: int = Field(8192, ge=512)
+    """Context length (tokens) of the ``chat_url`` model."""
+    cascade_concurrency: int = Field(4, ge=1)
+    """Cascade calls in flight at once."""
 
     # -- pipeline ---------------------------------------------------------------------
     parallel_windows: int = Field(4, ge=1)
@@ -102,6 +128,31 @@ class Settings(BaseSettings):
     # -- tasks ------------------------------------------------------------------------
     database_url: str | None = None
     """SQLAlchemy URL of the task store. None: SQLite in ``data_dir``."""
+    task_workers: int = Field(1, ge=0)
+    """Task workers `stepaudio serve` runs in-process (0: API only, `stepaudio worker` runs
+    them elsewhere against the same database)."""
+    task_lease_s: float = Field(60, gt=0)
+    """How long a worker's claim on a task lasts without a heartbeat; a task whose lease
+    expired (its worker died) is claimed again."""
+    task_heartbeat_s: float = Field(10, gt=0)
+    """How often a worker renews its lease (and notices a cancellation); well under
+    ``task_lease_s``."""
+    task_max_attempts: int = Field(3, ge=1)
+    """Attempts per task (failed runs and lost workers both count) before it fails for good."""
+    task_retry_backoff_s: float = Field(5, ge=0)
+    """Wait before a failed attempt is retried; doubled after each attempt, capped at 10 min."""
+    task_poll_s: float = Field(1.0, gt=0)
+    """How often an idle worker looks for work."""
+    task_retention_hours: float = Field(168, gt=0)
+    """Finished (completed, failed, cancelled) tasks and their uploads are removed after this."""
+    task_sweep_s: float = Field(600, gt=0)
+    """How often workers remove expired tasks."""
+    webhook_retries: int = Field(5, ge=0)
+    """Retries of a task's webhook call after the first try fails."""
+    webhook_timeout_s: float = Field(10, gt=0)
+    """Timeout of one webhook call."""
+    webhook_backoff_s: float = Field(2, ge=0)
+    """Wait before the first webhook retry; doubled after each."""
 
     def all_backends(self) -> list[BackendConfig]:
         """``backends`` plus the seed's ``VLLM_API_URL``/``MODEL_NAME``, if set."""

@@ -43,17 +43,17 @@ class CascadeEngine:
 
     def __init__(self, settings: Settings, *, client: httpx.AsyncClient | None = None):
         self.settings = settings
-        self.asr_url = base_url(getattr(settings, "transcription_url", None) or "")
+        self.asr_url = base_url(settings.transcription_url or "")
         if not self.asr_url:
             raise InvalidParameter("transcription_url is not set", param="transcription_url")
-        self.asr_model = getattr(settings, "transcription_model", None) or "whisper-1"
-        self.asr_key = getattr(settings, "transcription_api_key", None)
-        chat = getattr(settings, "chat_url", None)
+        self.asr_model = settings.transcription_model
+        self.asr_key = settings.transcription_api_key
+        chat = settings.chat_url
         self.chat_url = base_url(chat) if chat else None
-        self.chat_model = getattr(settings, "chat_model", None) or "default"
-        self.chat_key = getattr(settings, "chat_api_key", None)
-        self.chat_context = int(getattr(settings, "chat_context", None) or 8192)
-        self._capacity = int(getattr(settings, "cascade_concurrency", None) or 4)
+        self.chat_model = settings.chat_model
+        self.chat_key = settings.chat_api_key
+        self.chat_context = settings.chat_context
+        self._capacity = settings.cascade_concurrency
         self._own_client = client is None
         self._client = client or httpx.AsyncClient()
 

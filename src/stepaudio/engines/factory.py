@@ -12,7 +12,7 @@ def build_engine(settings: Settings) -> Engine:
         from stepaudio.engines.pool import BackendPool
 
         return BackendPool.from_settings(settings)
-    if getattr(settings, "transcription_url", None):
+    if settings.transcription_url:
         from stepaudio.engines.cascade import CascadeEngine
 
         return CascadeEngine(settings)

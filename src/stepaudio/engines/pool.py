@@ -42,6 +42,8 @@ class _Slot:
     def __init__(self, engine: StepAudioEngine):
         self.engine = engine
         self.in_flight = 0
+        self.failures = 0
+        """Consecutive failed calls: a backend that keeps failing is tried last."""
 
     @property
     def healthy(self) -> bool:
@@ -68,16 +70,17 @@ class BackendPool:
             raise ValueError("a pool needs at least one backend")
         self.settings = settings
         self._slots = [_Slot(e) for e in engines]
-        self.health_interval_s = health_interval_s or float(
-            getattr(settings, "health_interval_s", 2.0)
-        )
-        self.retries = (
-            retries if retries is not None else int(getattr(settings, "backend_retries", 3))
-        )
+        self.health_interval_s = health_interval_s or settings.health_interval_s
+        self.retries = retries if retries is not None else settings.backend_retries
         self.backoff_s = backoff_s
         self._changed: asyncio.Condition | None = None
         self._poller: asyncio.Task[None] | None = None
-        self._started = False
+        self._starting: asyncio.Task[None] | None = None
+        with contextlib.suppress(RuntimeError):
+            # Built inside a running loop (the app's lifespan): learn each backend's
+            # max_model_len now, before the first request plans its windows.
+            asyncio.get_running_loop()
+            self._starting = asyncio.ensure_future(self._start())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BackendPool:
@@ -91,9 +94,11 @@ class BackendPool:
 
     async def start(self) -> None:
         """Probe every backend once, then keep probing in the background."""
-        if self._started:
-            return
-        self._started = True
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
         self._changed = asyncio.Condition()
         await self.refresh()
         self._poller = asyncio.create_task(self._poll(), name="backend-health")
@@ -114,6 +119,10 @@ class BackendPool:
                 self._changed.notify_all()
 
     async def aclose(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -148,19 +157,22 @@ class BackendPool:
 
     async def _call(self, fn: Callable[[StepAudioEngine], Awaitable[T]]) -> T:
         await self.start()
-        tried: set[int] = set()
+        tried: dict[int, int] = {}
         timeouts = 0
         last: StepAudioError | None = None
         for attempt in range(max(1, self.retries)):
             if attempt:
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
             slot = await self._acquire(avoid=tried)
-            tried.add(id(slot))
+            tried[id(slot)] = tried.get(id(slot), 0) + 1
             try:
-                return await fn(slot.engine)
+                result = await fn(slot.engine)
+                slot.failures = 0
+                return result
             except StepAudioError as exc:
                 if not _retryable(exc):
                     raise
+                slot.failures += 1
                 last = exc
                 if isinstance(exc, BackendTimeout):
                     # A hung server is tried once more elsewhere, never waited on twice.
@@ -178,7 +190,7 @@ class BackendPool:
         assert last is not None
         raise last
 
-    async def _acquire(self, avoid: set[int]) -> _Slot:
+    async def _acquire(self, avoid: dict[int, int]) -> _Slot:
         assert self._changed is not None
         async with self._changed:
             while True:
@@ -187,10 +199,15 @@ class BackendPool:
                     raise BackendUnavailable("No healthy Step-Audio backend can take the work.")
                 open_ = [s for s in healthy if s.free > 0]
                 if open_:
-                    # Prefer backends not tried yet for this call, then the least loaded.
+                    # Prefer backends this call tried least, then those failing least
+                    # lately, then the least loaded.
                     best = min(
                         open_,
-                        key=lambda s: (id(s) in avoid, s.in_flight / s.engine.capacity()),
+                        key=lambda s: (
+                            avoid.get(id(s), 0),
+                            s.failures,
+                            s.in_flight / s.engine.capacity(),
+                        ),
                     )
                     best.in_flight += 1
                     return best

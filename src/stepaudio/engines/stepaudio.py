@@ -158,8 +158,7 @@ class StepAudioEngine:
             headers=headers,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
         )
-        no_thinking = getattr(settings, "no_thinking_modes", None) or []
-        self._no_thinking = {Mode(m) for m in no_thinking}
+        self._no_thinking = set(settings.no_thinking_modes)
 
     # -- limits ---------------------------------------------------------------------
 

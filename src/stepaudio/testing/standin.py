@@ -68,10 +68,31 @@ def first_sentences(text: str, n: int = 2) -> str:
     return " ".join(parts[:n]).strip() if parts else text.strip()
 
 
+class CachedTranscriber:
+    """Whisper behind a lock and a cache of finished transcripts, shared by stand-ins.
+
+    Tests send the same clip many times at once; transcribing it once (the others wait
+    for that result) keeps a 2-core machine from running eight identical Whispers."""
+
+    def __init__(self, whisper: WhisperTranscriber):
+        self.whisper = whisper
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], tuple[str, str | None]] = {}
+
+    def transcribe(self, pcm: np.ndarray, task: str) -> tuple[str, str | None]:
+        """Blocking: (text, language) of ``pcm``."""
+        key = (hashlib.sha1(pcm.tobytes()).hexdigest(), task)
+        with self._lock:
+            if key not in self._cache:
+                result = self.whisper.transcribe(pcm, task=task)
+                self._cache[key] = (result.text, result.language)
+            return self._cache[key]
+
+
 @functools.cache
-def shared_transcriber(data_dir: Path) -> WhisperTranscriber:
+def shared_transcriber(data_dir: Path) -> CachedTranscriber:
     """One embedded Whisper per process for all stand-ins (loading it costs memory)."""
-    return WhisperTranscriber("base", data_dir)
+    return CachedTranscriber(WhisperTranscriber("base", data_dir))
 
 
 @dataclass
@@ -128,7 +149,7 @@ class StandIn:
         max_num_seqs: int = 4,
         latency: tuple[float, float] = (0.0, 0.0),
         reasoning_repeat: int = 2,
-        transcriber: WhisperTranscriber | None = None,
+        transcriber: CachedTranscriber | None = None,
         data_dir: Path | None = None,
         leak_eot: bool = True,
         strict: bool = True,
@@ -154,7 +175,6 @@ class StandIn:
         self.fail_mode: FailMode = None
         self.fail_times: int | None = None
         """How many requests fail before it heals; None: until fail_mode is cleared."""
-        self._cache: dict[tuple[str, str], tuple[str, str | None]] = {}
         self._port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -403,7 +423,7 @@ class StandIn:
                 finally:
                     self._running -= 1
             text = f"{reasoning}\n</think>\n{answer}" if p.thinking else answer
-            if self.leak_eot:
+            if self.leak_eot and self.strict:
                 text += "<|EOT|>"
             tokens = tokenize(text)
             finish = "stop"
@@ -472,13 +492,7 @@ class StandIn:
         return reasoning + extra
 
     async def _transcribe(self, pcm: np.ndarray, task: str) -> tuple[str, str | None]:
-        key = (hashlib.sha1(pcm.tobytes()).hexdigest(), task)
-        if key not in self._cache:
-            result = await anyio.to_thread.run_sync(
-                lambda: self.transcriber.transcribe(pcm, task=task)
-            )
-            self._cache[key] = (result.text, result.language)
-        return self._cache[key]
+        return await anyio.to_thread.run_sync(self.transcriber.transcribe, pcm, task)
 
 
 def _event(cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None) -> str:
