@@ -20,12 +20,14 @@ $(STAMP): $(BIN)/python pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-# Debian's chromium for the UI tests (Playwright never downloads a browser here).
+# Debian's chromium for the UI tests (Playwright never downloads a browser here), ffmpeg
+# for the decode benchmark's baseline, a CJK font so the Chinese UI renders in screenshots.
+SYSTEM_PACKAGES := chromium ffmpeg fonts-wqy-microhei
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg >/dev/null; }
-	@command -v ffmpeg >/dev/null 2>&1 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 run: install
 	$(BIN)/stepaudio serve --host $(HOST) --port $(PORT)
