@@ -53,6 +53,19 @@ def serve(
 
 
 @app.command()
+def worker(
+    count: int | None = typer.Option(
+        None, "-n", "--workers", help="Workers in this process (default: task_workers, ≥ 1)"
+    ),
+) -> None:
+    """Run task workers alone against the configured database, until SIGTERM or SIGINT."""
+    from stepaudio.tasks import run_standalone
+
+    settings = Settings()
+    asyncio.run(run_standalone(settings, count or max(1, settings.task_workers)))
+
+
+@app.command()
 def process(
     audio: Path = typer.Argument(..., exists=True, dir_okay=False, help="The recording"),
     mode: Mode = typer.Option(Mode.S2T, "-m", "--mode", help="What to produce"),
@@ -163,6 +176,11 @@ def _register_optional() -> None:
     except ImportError:
         return
     register(app)
+    try:
+        from stepaudio.bench.bench_cli import register as register_bench
+    except ImportError:
+        return
+    register_bench(app)
 
 
 _register_optional()

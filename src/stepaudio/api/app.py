@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from stepaudio import __version__
-from stepaudio.api import errors, openai, seed
+from stepaudio.api import errors, openai, seed, tasks
 from stepaudio.api.services import Services
 from stepaudio.api.uploads import UploadLimitMiddleware
 from stepaudio.config import Settings
 from stepaudio.engines.base import Engine
 from stepaudio.engines.factory import build_engine
 from stepaudio.pipeline.run import Pipeline
+from stepaudio.tasks import TaskStore, WorkerPool
+from stepaudio.ui import mount_ui
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -24,10 +27,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         chosen = engine or build_engine(settings)
-        app.state.services = Services(settings, chosen, Pipeline(chosen, settings))
+        pipeline = Pipeline(chosen, settings)
+        store = await anyio.to_thread.run_sync(TaskStore.open, settings)  # migrates
+        app.state.services = Services(settings, chosen, pipeline, tasks=store)
+        workers = WorkerPool(store, pipeline, settings, settings.task_workers)
+        workers.start()
         try:
             yield
         finally:
+            await workers.stop()  # running tasks are handed back, not left running
+            store.close()
             if engine is None:
                 await chosen.aclose()
 
@@ -41,5 +50,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(UploadLimitMiddleware, limit=settings.max_upload_bytes)
     errors.install(app)
     app.include_router(seed.router)
+    app.include_router(tasks.router)
     app.include_router(openai.router)
+    mount_ui(app, settings)  # the web page at /ui; / leads there
     return app

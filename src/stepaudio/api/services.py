@@ -15,6 +15,7 @@ from stepaudio.config import Settings
 from stepaudio.engines.base import Engine
 from stepaudio.errors import QueueFull
 from stepaudio.pipeline.run import Pipeline
+from stepaudio.tasks.store import TaskStore
 
 
 class Metrics:
@@ -56,6 +57,8 @@ class Services:
     pipeline: Pipeline
     metrics: Metrics = field(default_factory=Metrics)
     stats: Stats = field(default_factory=Stats)
+    tasks: TaskStore | None = None
+    """The durable task store (set by the app's lifespan)."""
     started_at: float = field(default_factory=time.time)
     _slots: asyncio.Semaphore | None = None
 

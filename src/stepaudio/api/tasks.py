@@ -1,0 +1,112 @@
+"""Asynchronous tasks over HTTP (the seed's ``/api/task``, made durable), owner-scoped."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
+from fastapi.responses import JSONResponse
+
+from stepaudio.api.auth import caller
+from stepaudio.api.forms import process_params
+from stepaudio.api.services import Services, get_services
+from stepaudio.api.uploads import save_upload
+from stepaudio.errors import BackendUnavailable, InvalidParameter
+from stepaudio.pipeline.params import ProcessParams
+from stepaudio.tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, PROCESSING
+from stepaudio.tasks.store import TaskStore
+
+router = APIRouter(tags=["tasks"])
+
+STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED)
+
+
+def task_store(services: Services = Depends(get_services)) -> TaskStore:
+    if services.tasks is None:
+        raise BackendUnavailable("The task store is not available.", code="no_task_store")
+    return services.tasks
+
+
+def checked_webhook(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2048:
+        raise InvalidParameter("webhook_url must be an http(s) URL.", param="webhook_url")
+    return url
+
+
+@router.post("/api/task", status_code=202)
+async def create_task(
+    audio: UploadFile = File(..., description="The recording (any common audio format)"),
+    params: ProcessParams = Depends(process_params),
+    webhook_url: str | None = Form(None, description="Called once (POST, JSON) when done"),
+    idempotency_key: str | None = Header(
+        None, alias="Idempotency-Key", max_length=255, description="Same key: same task"
+    ),
+    services: Services = Depends(get_services),
+    store: TaskStore = Depends(task_store),
+    who: str = Depends(caller),
+) -> JSONResponse:
+    """Queue a recording; answers 202 once the task and its upload are stored."""
+    settings = services.settings
+    webhook_url = checked_webhook(webhook_url)
+    up = await save_upload(audio, settings.data_dir / "uploads", settings.max_upload_bytes)
+    try:
+        # Undecodable or over-long audio is refused now, not found out by a worker later.
+        await services.pipeline.probe(up.path)
+        view, created = await anyio.to_thread.run_sync(
+            lambda: store.create(
+                owner=who,
+                params=params.model_dump(mode="json"),
+                upload=up.path,
+                sha256=up.sha256,
+                size=up.size,
+                filename=up.filename,
+                idempotency_key=idempotency_key or None,
+                webhook_url=webhook_url,
+            )
+        )
+    finally:
+        up.path.unlink(missing_ok=True)
+    headers = {"Location": f"/api/task/{view['task_id']}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(
+        {"task_id": view["task_id"], "status": view["status"]}, status_code=202, headers=headers
+    )
+
+
+@router.get("/api/task/{task_id}")
+async def get_task(
+    task_id: str, store: TaskStore = Depends(task_store), who: str = Depends(caller)
+) -> dict[str, Any]:
+    """Status, progress (windows done/total), params, timings, and the result or error."""
+    return await anyio.to_thread.run_sync(store.get, task_id, who)
+
+
+@router.delete("/api/task/{task_id}")
+async def cancel_task(
+    task_id: str, store: TaskStore = Depends(task_store), who: str = Depends(caller)
+) -> dict[str, Any]:
+    """Cancel a pending or running task; a finished one is returned unchanged."""
+    return await anyio.to_thread.run_sync(store.cancel, task_id, who)
+
+
+@router.get("/api/tasks")
+async def list_tasks(
+    status: str | None = Query(None, description="Only tasks in this status"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+    store: TaskStore = Depends(task_store),
+    who: str = Depends(caller),
+) -> dict[str, Any]:
+    """The caller's tasks, newest first, without their results."""
+    if status is not None and status not in STATUSES:
+        raise InvalidParameter(f"status must be one of {', '.join(STATUSES)}.", param="status")
+    tasks = await anyio.to_thread.run_sync(
+        lambda: store.list(who, status=status, limit=limit, offset=offset)
+    )
+    return {"tasks": tasks, "count": len(tasks), "limit": limit, "offset": offset}

@@ -1,0 +1,1 @@
+"""Alembic migrations of the task store (run in code by ``stepaudio.tasks.store.migrate``)."""

@@ -1,0 +1,623 @@
+"""The durable task store: SQLite in the data directory by default, PostgreSQL for several
+replicas. Every method is blocking and short; async callers run them in worker threads.
+
+Claims are leases: a claim gets a fresh ``lease_token`` and a ``lease_until``; every write a
+worker makes afterwards (heartbeat, progress, window, result) is a conditional UPDATE on
+that token, so a worker that lost its lease (it stalled, or the task was cancelled or taken
+again) changes nothing, and a result is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError
+
+from stepaudio.config import Settings
+from stepaudio.engines.base import ModelOutput, Segment, Usage
+from stepaudio.errors import NotFound, StepAudioError
+from stepaudio.tasks.models import (
+    CANCELLED,
+    CHUNK_BYTES,
+    COMPLETED,
+    FAILED,
+    FINISHED,
+    PENDING,
+    PROCESSING,
+    Task,
+    TaskWindow,
+    Upload,
+    UploadChunk,
+    utcnow,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any constant: serializes concurrent migrations of replicas starting together.
+_PG_MIGRATION_LOCK = 0x5354_4550
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the task (cancelled, or claimed again elsewhere)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    task_id: str
+    token: str
+    attempt: int
+    params: dict[str, Any]
+    upload_sha256: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class WebhookJob:
+    task_id: str
+    url: str
+    payload: dict[str, Any]
+
+
+def database_url(settings: Settings) -> str:
+    url = settings.database_url or f"sqlite:///{settings.data_dir / 'tasks.db'}"
+    # psycopg 3 is the driver we ship; plain postgresql:// would mean psycopg2.
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def build_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        # Several processes share the file: WAL lets readers run beside the writer.
+        dbapi_conn.isolation_level = None
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # Take the write lock up front: a deferred transaction that reads and then writes
+        # fails at once with "database is locked" when another process wrote in between.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (Alembic, configured in code)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    lock_file = None
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        lock_file = open(f"{engine.url.database}.migrate.lock", "w")  # noqa: SIM115
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_MIGRATION_LOCK})")
+                conn.commit()
+            try:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                conn.commit()
+            finally:
+                if engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_MIGRATION_LOCK})")
+                    conn.commit()
+    finally:
+        if lock_file is not None:
+            lock_file.close()
+
+
+def output_to_json(output: ModelOutput) -> dict[str, Any]:
+    return asdict(output)
+
+
+def output_from_json(data: dict[str, Any]) -> ModelOutput:
+    return ModelOutput(
+        text=data["text"],
+        thinking=data.get("thinking", ""),
+        segments=[Segment(**s) for s in data.get("segments", [])],
+        language=data.get("language"),
+        usage=Usage(**data.get("usage", {})),
+        truncated=data.get("truncated", False),
+        backend=data.get("backend"),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=UTC).isoformat() if value else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 3) if start and end else None
+
+
+def task_view(row: Any, *, with_result: bool = True) -> dict[str, Any]:
+    """A task as the API shows it: the seed's keys plus ours."""
+    view: dict[str, Any] = {
+        "task_id": row.id,
+        "status": row.status,
+        "created_at": _iso(row.created_at),
+        "started_at": _iso(row.started_at),
+        "finished_at": _iso(row.finished_at),
+        "params": row.params,
+        "filename": row.filename,
+        "progress": {"done": row.progress_done, "total": row.progress_total},
+        "attempts": row.attempts,
+        "timings": {
+            "waiting": _seconds(row.created_at, row.started_at),
+            "processing": _seconds(row.started_at, row.finished_at),
+            "total": _seconds(row.created_at, row.finished_at),
+        },
+        "error": row.error,
+        "webhook": {"url": row.webhook_url, "state": row.webhook_state}
+        if row.webhook_url
+        else None,
+    }
+    if with_result:
+        view["result"] = row.result
+    return view
+
+
+def _claimable(now: datetime):
+    return or_(
+        and_(Task.status == PENDING, Task.run_after <= now),
+        and_(Task.status == PROCESSING, Task.lease_until < now),
+    )
+
+
+def _held(claim: Claim):
+    return and_(
+        Task.id == claim.task_id, Task.lease_token == claim.token, Task.status == PROCESSING
+    )
+
+
+class TaskStore:
+    def __init__(self, engine: Engine, settings: Settings):
+        self.engine = engine
+        self.settings = settings
+
+    @classmethod
+    def open(cls, settings: Settings) -> TaskStore:
+        """Connect to the configured database and migrate it."""
+        url = database_url(settings)
+        if url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = build_engine(url)
+        migrate(engine)
+        return cls(engine, settings)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- the API's side -----------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        owner: str,
+        params: dict[str, Any],
+        upload: Path,
+        sha256: str,
+        size: int,
+        filename: str,
+        idempotency_key: str | None = None,
+        webhook_url: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Store the upload (once per content) and a pending task, in one transaction.
+        Returns the task's view and whether it is new (False: the idempotency key's task)."""
+        for retry in range(3):
+            try:
+                return self._create(
+                    owner, params, upload, sha256, size, filename, idempotency_key, webhook_url
+                )
+            except IntegrityError:
+                # A concurrent request stored the same key or the same upload first (or
+                # retention removed the upload meanwhile): looking again settles it.
+                if retry == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _create(
+        self,
+        owner: str,
+        params: dict[str, Any],
+        upload: Path,
+        sha256: str,
+        size: int,
+        filename: str,
+        idempotency_key: str | None,
+        webhook_url: str | None,
+    ) -> tuple[dict[str, Any], bool]:
+        now = utcnow()
+        with self._tx() as conn:
+            if idempotency_key is not None:
+                existing = conn.execute(
+                    select(Task).where(Task.owner == owner, Task.idempotency_key == idempotency_key)
+                ).first()
+                if existing is not None:
+                    return task_view(existing), False
+            touched = conn.execute(
+                sql_update(Upload).where(Upload.sha256 == sha256).values(used_at=now)
+            ).rowcount
+            if not touched:
+                conn.execute(
+                    Upload.__table__.insert().values(sha256=sha256, size=size, used_at=now)
+                )
+                with open(upload, "rb") as f:
+                    seq = 0
+                    while chunk := f.read(CHUNK_BYTES):
+                        conn.execute(
+                            UploadChunk.__table__.insert().values(
+                                sha256=sha256, seq=seq, data=chunk
+                            )
+                        )
+                        seq += 1
+            task_id = str(uuid.uuid4())
+            conn.execute(
+                Task.__table__.insert().values(
+                    id=task_id,
+                    owner=owner,
+                    idempotency_key=idempotency_key,
+                    status=PENDING,
+                    params=params,
+                    upload_sha256=sha256,
+                    filename=filename[:255],
+                    progress_done=0,
+                    attempts=0,
+                    run_after=now,
+                    webhook_url=webhook_url,
+                    webhook_attempts=0,
+                    created_at=now,
+                )
+            )
+            row = conn.execute(select(Task).where(Task.id == task_id)).one()
+            return task_view(row), True
+
+    def _row(self, conn: Connection, task_id: str, owner: str | None) -> Any:
+        query = select(Task).where(Task.id == task_id)
+        if owner is not None:
+            query = query.where(Task.owner == owner)
+        row = conn.execute(query).first()
+        if row is None:
+            # Another key's task is indistinguishable from a missing one, on purpose.
+            raise NotFound(f"No task {task_id!r}.", param="task_id", code="task_not_found")
+        return row
+
+    def get(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
+        """The task's view; ``owner`` None: any owner (workers, tests)."""
+        with self._tx() as conn:
+            return task_view(self._row(conn, task_id, owner))
+
+    def list(
+        self, owner: str, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        query = select(Task).where(Task.owner == owner)
+        if status is not None:
+            query = query.where(Task.status == status)
+        query = query.order_by(Task.created_at.desc(), Task.id).limit(limit).offset(offset)
+        with self._tx() as conn:
+            return [task_view(r, with_result=False) for r in conn.execute(query)]
+
+    def cancel(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
+        """Cancel a pending or running task (its worker notices at its next heartbeat);
+        a finished task is left as it is."""
+        with self._tx() as conn:
+            self._row(conn, task_id, owner)
+            conn.execute(
+                sql_update(Task)
+                .where(Task.id == task_id, Task.status.in_((PENDING, PROCESSING)))
+                .values(status=CANCELLED, finished_at=utcnow(), lease_token=None, lease_until=None)
+            )
+            return task_view(self._row(conn, task_id, owner))
+
+    # -- the workers' side ----------------------------------------------------------------
+
+    def claim(self, worker: str) -> Claim | None:
+        """Take the oldest runnable task (pending, or processing with an expired lease)."""
+        settings = self.settings
+        for _ in range(10):
+            now = utcnow()
+            with self._tx() as conn:
+                # SKIP LOCKED lets PostgreSQL workers pass over each other's candidates;
+                # SQLite ignores it, and the conditional UPDATE below decides instead.
+                candidate = conn.execute(
+                    select(Task.id, Task.status, Task.attempts, Task.error)
+                    .where(_claimable(now))
+                    .order_by(Task.created_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if candidate is None:
+                    return None
+                still = and_(Task.id == candidate.id, _claimable(now))
+                if (
+                    candidate.status == PROCESSING
+                    and candidate.attempts >= settings.task_max_attempts
+                ):
+                    # Its worker died during the last allowed attempt: no endless retry.
+                    error = (
+                        candidate.error
+                        or StepAudioError(
+                            f"The task's worker stopped responding; {candidate.attempts} attempts "
+                            "made.",
+                            code="worker_lost",
+                        ).to_dict()
+                    )
+                    conn.execute(
+                        sql_update(Task).where(still).values(**self._final(FAILED, error, now))
+                    )
+                    continue
+                token = str(uuid.uuid4())
+                taken = conn.execute(
+                    sql_update(Task)
+                    .where(still)
+                    .values(
+                        status=PROCESSING,
+                        lease_token=token,
+                        lease_until=now + timedelta(seconds=settings.task_lease_s),
+                        attempts=Task.attempts + 1,
+                        worker=worker[:128],
+                        started_at=func.coalesce(Task.started_at, now),
+                    )
+                ).rowcount
+                if taken != 1:
+                    continue
+                row = self._row(conn, candidate.id, None)
+                return Claim(
+                    row.id, token, row.attempts, row.params, row.upload_sha256, row.filename
+                )
+        return None
+
+    def _final(self, status: str, error: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+        return {
+            "status": status,
+            "error": error,
+            "finished_at": now,
+            "lease_token": None,
+            "lease_until": None,
+            # A finished task's webhook (where it has one) becomes due now.
+            "webhook_state": case((Task.webhook_url.is_not(None), "pending"), else_=None),
+            "webhook_due": now,
+        }
+
+    def heartbeat(self, claim: Claim) -> bool:
+        """Extend the lease; False: the task was cancelled or taken by another worker."""
+        until = utcnow() + timedelta(seconds=self.settings.task_lease_s)
+        with self._tx() as conn:
+            return (
+                conn.execute(
+                    sql_update(Task).where(_held(claim)).values(lease_until=until)
+                ).rowcount
+                == 1
+            )
+
+    def progress(self, claim: Claim, done: int, total: int) -> bool:
+        with self._tx() as conn:
+            return (
+                conn.execute(
+                    sql_update(Task)
+                    .where(_held(claim))
+                    .values(progress_done=done, progress_total=total)
+                ).rowcount
+                == 1
+            )
+
+    def complete(self, claim: Claim, result: dict[str, Any]) -> bool:
+        """Store the result, once: False if this worker no longer held the task."""
+        now = utcnow()
+        with self._tx() as conn:
+            values = self._final(COMPLETED, None, now)
+            return (
+                conn.execute(
+                    sql_update(Task).where(_held(claim)).values(result=result, **values)
+                ).rowcount
+                == 1
+            )
+
+    def fail(self, claim: Claim, error: dict[str, Any], *, retry: bool) -> str | None:
+        """Record a failed attempt: back to pending after a backoff while attempts remain
+        (and ``retry``), else failed for good. Returns the new status, None if not held."""
+        settings = self.settings
+        now = utcnow()
+        if retry and claim.attempt < settings.task_max_attempts:
+            delay = min(settings.task_retry_backoff_s * 2 ** (claim.attempt - 1), 600)
+            values: dict[str, Any] = {
+                "status": PENDING,
+                "error": error,
+                "run_after": now + timedelta(seconds=delay),
+                "lease_token": None,
+                "lease_until": None,
+            }
+        else:
+            values = self._final(FAILED, error, now)
+        with self._tx() as conn:
+            held = conn.execute(sql_update(Task).where(_held(claim)).values(**values)).rowcount
+        return values["status"] if held else None
+
+    def release(self, claim: Claim) -> bool:
+        """Hand a task back on shutdown: pending again, and this attempt does not count."""
+        with self._tx() as conn:
+            return (
+                conn.execute(
+                    sql_update(Task)
+                    .where(_held(claim))
+                    .values(
+                        status=PENDING,
+                        lease_token=None,
+                        lease_until=None,
+                        attempts=Task.attempts - 1,
+                        run_after=utcnow(),
+                    )
+                ).rowcount
+                == 1
+            )
+
+    def read_upload(self, sha256: str, dest: Path) -> None:
+        """Write the stored upload to ``dest``, chunk by chunk, and check its hash."""
+        digest = hashlib.sha256()
+        with open(dest, "wb") as out:
+            seq = 0
+            while True:
+                with self._tx() as conn:
+                    data = conn.execute(
+                        select(UploadChunk.data).where(
+                            UploadChunk.sha256 == sha256, UploadChunk.seq == seq
+                        )
+                    ).scalar()
+                if data is None:
+                    break
+                digest.update(data)
+                out.write(data)
+                seq += 1
+        if digest.hexdigest() != sha256:
+            raise StepAudioError("The task's stored upload is incomplete.", code="upload_missing")
+
+    def load_window(self, task_id: str, index: int) -> ModelOutput | None:
+        with self._tx() as conn:
+            data = conn.execute(
+                select(TaskWindow.output).where(
+                    TaskWindow.task_id == task_id, TaskWindow.index == index
+                )
+            ).scalar()
+        return output_from_json(data) if data is not None else None
+
+    def save_window(self, claim: Claim, index: int, output: ModelOutput) -> None:
+        """Keep a finished window; raises LeaseLost if this worker no longer holds the task."""
+        data, now = output_to_json(output), utcnow()
+        with self._tx() as conn:
+            # Lock the task row (PostgreSQL) so the lease cannot change under us.
+            held = conn.execute(select(Task.id).where(_held(claim)).with_for_update()).first()
+            if held is None:
+                raise LeaseLost(claim.task_id)
+            key = and_(TaskWindow.task_id == claim.task_id, TaskWindow.index == index)
+            redone = conn.execute(
+                sql_update(TaskWindow)
+                .where(key)
+                .values(
+                    output=data,
+                    attempt=claim.attempt,
+                    computations=TaskWindow.computations + 1,
+                    computed_at=now,
+                )
+            ).rowcount
+            if not redone:
+                conn.execute(
+                    TaskWindow.__table__.insert().values(
+                        task_id=claim.task_id,
+                        index=index,
+                        output=data,
+                        attempt=claim.attempt,
+                        computations=1,
+                        computed_at=now,
+                    )
+                )
+
+    def windows(self, task_id: str) -> list[dict[str, Any]]:
+        """Finished windows' bookkeeping (not their outputs), in order."""
+        query = (
+            select(
+                TaskWindow.index,
+                TaskWindow.attempt,
+                TaskWindow.computations,
+                TaskWindow.computed_at,
+            )
+            .where(TaskWindow.task_id == task_id)
+            .order_by(TaskWindow.index)
+        )
+        with self._tx() as conn:
+            return [r._asdict() for r in conn.execute(query)]
+
+    # -- webhooks and retention -------------------------------------------------------------
+
+    def claim_webhook(self, hold_s: float) -> WebhookJob | None:
+        """Take one due webhook for ``hold_s`` seconds (another worker retries it after)."""
+        for _ in range(10):
+            now = utcnow()
+            due = and_(Task.webhook_state == "pending", Task.webhook_due <= now)
+            with self._tx() as conn:
+                row = conn.execute(
+                    select(Task).where(due).limit(1).with_for_update(skip_locked=True)
+                ).first()
+                if row is None:
+                    return None
+                task = row
+                if task.webhook_attempts >= 3:
+                    # Delivered by three workers that all died mid-way: give up.
+                    conn.execute(
+                        sql_update(Task)
+                        .where(Task.id == task.id, due)
+                        .values(webhook_state="failed")
+                    )
+                    continue
+                taken = conn.execute(
+                    sql_update(Task)
+                    .where(Task.id == task.id, due)
+                    .values(
+                        webhook_due=now + timedelta(seconds=hold_s),
+                        webhook_attempts=Task.webhook_attempts + 1,
+                    )
+                ).rowcount
+                if taken == 1:
+                    return WebhookJob(task.id, task.webhook_url or "", task_view(task))
+        return None
+
+    def webhook_done(self, task_id: str, delivered: bool) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                sql_update(Task)
+                .where(Task.id == task_id, Task.webhook_state == "pending")
+                .values(webhook_state="delivered" if delivered else "failed")
+            )
+
+    def sweep(self) -> int:
+        """Remove finished tasks older than the retention, and uploads no task uses."""
+        cutoff = utcnow() - timedelta(hours=self.settings.task_retention_hours)
+        old = select(Task.id).where(Task.status.in_(FINISHED), Task.finished_at < cutoff)
+        unused = select(Upload.sha256).where(
+            Upload.used_at < cutoff, Upload.sha256.not_in(select(Task.upload_sha256))
+        )
+        with self._tx() as conn:
+            conn.execute(delete(TaskWindow).where(TaskWindow.task_id.in_(old)))
+            removed = conn.execute(delete(Task).where(Task.id.in_(old))).rowcount
+        try:
+            with self._tx() as conn:
+                conn.execute(delete(UploadChunk).where(UploadChunk.sha256.in_(unused)))
+                conn.execute(delete(Upload).where(Upload.sha256.in_(unused)))
+        except IntegrityError:
+            pass  # a new task took one of them meanwhile; the next sweep looks again
+        return removed

@@ -1,0 +1,228 @@
+"""Task workers: claim → run the pipeline (heartbeats keep the lease) → store the result.
+
+A ``WorkerPool`` runs ``n`` task loops and one housekeeping loop (webhooks, retention) in
+the current event loop: inside ``stepaudio serve`` or alone in ``stepaudio worker``. Every
+database call is blocking and runs in a thread. Stopping hands running tasks back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+
+from stepaudio.config import Settings
+from stepaudio.engines.base import ModelOutput
+from stepaudio.errors import BadRequest, OutputTruncated, PayloadTooLarge, StepAudioError
+from stepaudio.pipeline.params import ProcessParams
+from stepaudio.pipeline.run import Pipeline, Progress
+from stepaudio.tasks.store import Claim, LeaseLost, TaskStore
+from stepaudio.tasks.webhooks import deliver, delivery_budget_s
+
+log = logging.getLogger(__name__)
+
+# Errors that another attempt would only repeat: the input itself is at fault.
+PERMANENT = (BadRequest, PayloadTooLarge, OutputTruncated)
+# How long a stopping worker waits for a cancelled window to wind down (a blocking model
+# call in a thread cannot be interrupted); the task is handed back before that anyway.
+_STOP_GRACE_S = 5.0
+
+
+class DbWindows:
+    """The pipeline's ``WindowStore``, backed by the task's ``task_windows`` rows."""
+
+    def __init__(self, store: TaskStore, claim: Claim):
+        self.store = store
+        self.claim = claim
+
+    async def load(self, index: int) -> ModelOutput | None:
+        return await anyio.to_thread.run_sync(self.store.load_window, self.claim.task_id, index)
+
+    async def save(self, index: int, output: ModelOutput) -> None:
+        await anyio.to_thread.run_sync(self.store.save_window, self.claim, index, output)
+
+
+class Worker:
+    def __init__(
+        self, name: str, store: TaskStore, pipeline: Pipeline, stop: asyncio.Event
+    ) -> None:
+        self.name = name
+        self.store = store
+        self.pipeline = pipeline
+        self.settings: Settings = pipeline.settings
+        self._stop = stop
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                claim = await anyio.to_thread.run_sync(self.store.claim, self.name)
+                if claim is not None:
+                    await self.execute(claim)
+                    continue
+            except Exception:
+                # The database is away: keep trying, slowly, rather than die. A task this
+                # worker held is taken again once its lease expires.
+                log.exception("worker %s: task store error", self.name)
+            await _sleep_unless(self._stop, self.settings.task_poll_s)
+
+    async def execute(self, claim: Claim) -> None:
+        """Run one claimed task to its end, or hand it back if told to stop."""
+        scratch = self.pipeline.tmp_dir
+        scratch.mkdir(parents=True, exist_ok=True)
+        source = scratch / f"task-{claim.task_id}-{claim.token}{Path(claim.filename).suffix[:10]}"
+        job = asyncio.create_task(self._work(claim, source))
+        try:
+            await self._supervise(claim, job)
+        finally:
+            source.unlink(missing_ok=True)
+
+    async def _work(self, claim: Claim, source: Path) -> None:
+        await anyio.to_thread.run_sync(self.store.read_upload, claim.upload_sha256, source)
+        params = ProcessParams.model_validate(claim.params)
+
+        async def on_progress(p: Progress) -> None:
+            held = await anyio.to_thread.run_sync(self.store.progress, claim, p.done, p.total)
+            if not held:
+                raise LeaseLost(claim.task_id)
+
+        result = await self.pipeline.process(
+            source, params, on_progress=on_progress, store=DbWindows(self.store, claim)
+        )
+        await anyio.to_thread.run_sync(self.store.complete, claim, result.model_dump(mode="json"))
+
+    async def _supervise(self, claim: Claim, job: asyncio.Task[None]) -> None:
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            while not job.done():
+                await asyncio.wait(
+                    {job, stopping},
+                    timeout=self.settings.task_heartbeat_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if job.done():
+                    break
+                if stopping.done():
+                    # Hand back first, so another worker may start at once; a window that
+                    # finishes late cannot be saved any more (the lease token changed).
+                    job.cancel()
+                    await anyio.to_thread.run_sync(self.store.release, claim)
+                    await _settle(job)
+                    return
+                if not await anyio.to_thread.run_sync(self.store.heartbeat, claim):
+                    job.cancel()  # cancelled by its owner, or taken again elsewhere
+                    await _settle(job)
+                    return
+        finally:
+            stopping.cancel()
+        await self._record_outcome(claim, job)
+
+    async def _record_outcome(self, claim: Claim, job: asyncio.Task[None]) -> None:
+        try:
+            job.result()
+            return
+        except LeaseLost:
+            return
+        except asyncio.CancelledError:
+            error: StepAudioError = StepAudioError("The task was interrupted.", code="interrupted")
+            retry = True
+        except PERMANENT as exc:
+            error, retry = exc, False
+        except StepAudioError as exc:
+            error, retry = exc, True
+        except Exception as exc:
+            log.exception("task %s failed unexpectedly", claim.task_id)
+            error, retry = StepAudioError(f"Internal error: {type(exc).__name__}: {exc}"), True
+        await anyio.to_thread.run_sync(lambda: self.store.fail(claim, error.to_dict(), retry=retry))
+
+
+class WorkerPool:
+    """``count`` workers plus housekeeping; ``start()`` and ``stop()`` in one event loop."""
+
+    def __init__(self, store: TaskStore, pipeline: Pipeline, settings: Settings, count: int):
+        self.store = store
+        self.pipeline = pipeline
+        self.settings = settings
+        self.count = count
+        self.prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._stop = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if self.count <= 0:
+            return
+        for i in range(self.count):
+            worker = Worker(f"{self.prefix}:{i}", self.store, self.pipeline, self._stop)
+            self._loops.append(asyncio.create_task(worker.run()))
+        self._loops.append(asyncio.create_task(self._housekeeping()))
+
+    async def stop(self) -> None:
+        """Stop claiming, hand running tasks back, wait for the loops to end."""
+        self._stop.set()
+        if self._loops:
+            await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops.clear()
+
+    async def _housekeeping(self) -> None:
+        settings = self.settings
+        hold = delivery_budget_s(
+            settings.webhook_retries, settings.webhook_timeout_s, settings.webhook_backoff_s
+        )
+        next_sweep = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + settings.task_sweep_s
+                    await anyio.to_thread.run_sync(self.store.sweep)
+                job = await anyio.to_thread.run_sync(self.store.claim_webhook, hold)
+                if job is not None:
+                    ok = await deliver(
+                        job.url,
+                        job.payload,
+                        retries=settings.webhook_retries,
+                        timeout_s=settings.webhook_timeout_s,
+                        backoff_s=settings.webhook_backoff_s,
+                    )
+                    await anyio.to_thread.run_sync(self.store.webhook_done, job.task_id, ok)
+                    continue
+            except Exception:
+                log.exception("task housekeeping failed")
+            await _sleep_unless(self._stop, settings.task_poll_s)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _settle(job: asyncio.Task[None]) -> None:
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(asyncio.shield(job), _STOP_GRACE_S)
+
+
+async def run_standalone(settings: Settings, count: int) -> None:
+    """``stepaudio worker``: workers alone against the configured database, until
+    SIGTERM or SIGINT; then running tasks are handed back."""
+    from stepaudio.engines.factory import build_engine
+
+    store = await anyio.to_thread.run_sync(TaskStore.open, settings)
+    engine = build_engine(settings)
+    pool = WorkerPool(store, Pipeline(engine, settings), settings, count)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    pool.start()
+    try:
+        await stop.wait()
+    finally:
+        await pool.stop()
+        await engine.aclose()
+        store.close()

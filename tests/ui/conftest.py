@@ -1,0 +1,117 @@
+"""A real browser (Debian's chromium, headless) on the real service, and its screenshots."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from stepaudio.testing.encode import write_audio
+from stepaudio.testing.longaudio import build
+from tests.helpers import clip
+
+CHROMIUM = Path(os.environ.get("STEPAUDIO_CHROMIUM", "/usr/bin/chromium"))
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def shots_dir() -> Path:
+    """Where screenshots go: $STEPAUDIO_UI_SCREENSHOTS, else test-output/ui (gitignored)."""
+    folder = Path(os.environ.get("STEPAUDIO_UI_SCREENSHOTS") or REPO / "test-output" / "ui")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nUI screenshots: {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists() and not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (make system-deps)")
+    with sync_api.sync_playwright() as p:
+        # Never a downloaded browser: the system's chromium, headless.
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield b
+        b.close()
+
+
+@dataclass
+class Watch:
+    """What a page said that it should not have: console errors, page errors, requests
+    leaving the machine."""
+
+    base: str
+    errors: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    leaving: bool = False
+
+    # When the test itself reloads the page, Gradio's client aborts the old document's
+    # open event streams and logs that as errors; those two messages, and only while a
+    # reload we asked for is under way, are the browser leaving, not a fault of the page.
+    UNLOAD_NOISE = ("AbortError: signal is aborted", "Connection errored out")
+
+    def console(self, msg) -> None:
+        if msg.type != "error":
+            return
+        if self.leaving and any(n in msg.text for n in self.UNLOAD_NOISE):
+            return
+        self.errors.append(f"console: {msg.text} @ {msg.location}")
+
+    def reload(self, page) -> None:
+        """Reload ``page``, forgiving only the old document's aborted streams."""
+        self.leaving = True
+        try:
+            page.reload(wait_until="load")
+            page.wait_for_timeout(500)  # late console events of the old document
+        finally:
+            self.leaving = False
+
+    def page_error(self, exc) -> None:
+        self.errors.append(f"pageerror: {exc}")
+
+    def request(self, req) -> None:
+        # data: and blob: URLs are the page's own (decoded audio, waveforms).
+        url = req.url
+        if not url.startswith((self.base, "data:", "blob:")):
+            self.outside.append(url)
+
+
+def open_page(browser, server: str, locale: str = "en-US"):
+    """A fresh browser context on the service, with a watch on what the page does."""
+    context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    watch = Watch(server)
+    page.on("console", watch.console)
+    page.on("pageerror", watch.page_error)
+    page.on("request", watch.request)
+    # Nothing outside the machine may be needed: block it, so a dependence shows up
+    # as a recorded request (and most likely a broken page), not as a slow timeout.
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith((server, "data:", "blob:"))
+            else route.abort()
+        ),
+    )
+    return context, page, watch
+
+
+@pytest.fixture
+def ui(browser, server: str) -> Iterator[tuple]:
+    context, page, watch = open_page(browser, server)
+    yield page, watch
+    context.close()
+    assert watch.outside == [], f"the page reached outside the machine: {watch.outside}"
+    assert watch.errors == [], "\n".join(watch.errors)
+
+
+@pytest.fixture(scope="session")
+def long_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 35 s of real speech: several windows at a 10 s window length."""
+    pcm, _ = build([clip("en/jfk.flac"), clip("en/sense_and_sensibility_0870.wav")], min_seconds=30)
+    return write_audio(pcm, tmp_path_factory.mktemp("ui-long") / "long.mp3")

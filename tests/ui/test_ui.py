@@ -1,0 +1,170 @@
+"""The web page in a real browser: upload, pick a mode, watch the answer, follow a task.
+
+Each state is saved as a screenshot (see the ``shots_dir`` fixture for where).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from stepaudio.ui.i18n import TEXTS, pick_language
+from tests.helpers import clip
+from tests.ui.conftest import open_page
+
+expect = pytest.importorskip("playwright.sync_api").expect
+SLOW = 240_000  # ms: processing on two shared CPU cores, plus the first model load
+
+
+def upload(page, path: Path) -> None:
+    page.locator("#sa-audio input[type=file]").set_input_files(str(path))
+
+
+def run_and_wait(page) -> None:
+    page.locator("#sa-run").click()
+    expect(page.locator(".sa-progress[data-state=completed]")).to_be_visible(timeout=SLOW)
+
+
+def test_root_leads_to_the_page(server: str):
+    r = httpx.get(server + "/?task=abc", follow_redirects=False)
+    assert r.status_code in (302, 307)
+    assert r.headers["location"] == "/ui/?task=abc"
+
+
+@pytest.mark.heavy
+def test_asr_shows_info_then_the_transcript(ui, server: str, shots_dir: Path):
+    page, _ = ui
+    page.goto(server + "/")
+    expect(page.locator("#sa-run")).to_be_visible()
+    page.screenshot(path=shots_dir / "01-empty.png", full_page=True)
+
+    upload(page, clip("en/jfk.flac"))
+    # The recording's facts before any processing: 11 s, flac, one window.
+    expect(page.locator("#sa-info")).to_contain_text("00:00:11", timeout=30_000)
+    expect(page.locator("#sa-info")).to_contain_text("flac")
+    expect(page.locator("#sa-info")).to_contain_text("1")
+    page.get_by_label("Transcript (verbatim)").check()
+    page.screenshot(path=shots_dir / "02-uploaded-asr.png", full_page=True)
+
+    run_and_wait(page)
+    transcript = page.locator("#sa-transcript textarea")
+    expect(transcript).to_have_value(re.compile(r"ask not what your country", re.I))
+    expect(transcript).to_have_value(re.compile(r"^\[00:00:00 → "))
+    expect(page.locator("#sa-answer textarea")).to_have_value(re.compile("ask not", re.I))
+    # Four downloads: txt, srt, vtt, json.
+    expect(
+        page.locator("#sa-files").get_by_text(re.compile(r"\.(txt|srt|vtt|json)$"))
+    ).to_have_count(4)
+    page.screenshot(path=shots_dir / "03-asr-result.png", full_page=True)
+
+
+@pytest.mark.heavy
+def test_understand_asks_for_a_question_and_answers(ui, server: str, shots_dir: Path):
+    page, _ = ui
+    page.goto(server + "/ui/")
+    expect(page.locator("#sa-question")).to_be_hidden()
+    page.get_by_label("Ask a question").check()
+    question = page.locator("#sa-question textarea")
+    expect(question).to_be_visible()
+    expect(page.locator("#sa-target")).to_be_hidden()
+    upload(page, clip("en/jfk.flac"))
+    expect(page.locator("#sa-info")).to_contain_text("00:00:11", timeout=30_000)
+    question.fill("What does the speaker ask people to do for their country?")
+    run_and_wait(page)
+    answer = page.locator("#sa-answer textarea")
+    expect(answer).not_to_have_value("")
+    assert len(answer.input_value().strip()) > 10
+    # The reasoning is there, folded away; the transcript it worked from is shown too.
+    expect(page.locator("#sa-think")).to_be_hidden()
+    expect(page.locator("#sa-transcript textarea")).to_have_value(re.compile("ask not", re.I))
+    page.screenshot(path=shots_dir / "04-understand-result.png", full_page=True)
+
+
+@pytest.mark.heavy
+def test_long_file_runs_as_a_task_that_survives_reload(
+    ui, server: str, shots_dir: Path, long_file: Path
+):
+    page, watch = ui
+    page.goto(server + "/ui/")
+    page.get_by_label("Transcript (verbatim)").check()
+    page.get_by_text("Advanced settings").click()
+    segment = page.locator("#sa-segment input")
+    segment.fill("10")
+    segment.press("Enter")
+    upload(page, long_file)
+    expect(page.locator("#sa-info")).to_contain_text(
+        re.compile(r"About [2-9] window"), timeout=30_000
+    )
+    page.locator("#sa-as-task input").check()
+    page.screenshot(path=shots_dir / "05-long-uploaded.png", full_page=True)
+
+    page.locator("#sa-run").click()
+    # The address now names the task, and the bar shows windows being done.
+    page.wait_for_url(re.compile(r"[?&]task="), timeout=30_000)
+    task = parse_qs(urlparse(page.url).query)["task"][0]
+    expect(page.locator("#sa-task textarea")).to_have_value(task)
+    bar = page.locator(".sa-progress[data-total]:not([data-total='0'])")
+    expect(bar).to_be_visible(timeout=60_000)
+    page.screenshot(path=shots_dir / "06-long-progress.png", full_page=True)
+
+    # A reload (or the same address shared) picks the task up again.
+    watch.reload(page)
+    expect(page.locator("#sa-task textarea")).to_have_value(task, timeout=30_000)
+    # The form comes back as the task was asked for.
+    expect(page.get_by_label("Transcript (verbatim)")).to_be_checked()
+    expect(page.locator(".sa-progress[data-state=completed]")).to_be_visible(timeout=SLOW)
+    transcript = page.locator("#sa-transcript textarea").input_value()
+    assert "ask not what your country" in transcript.lower()
+    stamps = re.findall(r"^\[(\d\d):(\d\d):(\d\d) → ", transcript, re.M)
+    assert len(stamps) >= 3
+    # Later windows carry their place in the whole recording, not in the window.
+    assert max(int(h) * 3600 + int(m) * 60 + int(s) for h, m, s in stamps) >= 20
+    page.screenshot(path=shots_dir / "07-long-result-after-reload.png", full_page=True)
+
+
+@pytest.mark.heavy
+def test_unknown_task_in_the_address_says_so(ui, server: str):
+    page, _ = ui
+    page.goto(server + "/ui/?task=00000000-0000-0000-0000-000000000000")
+    expect(page.locator(".sa-progress[data-state=error]")).to_contain_text(
+        "not found", timeout=30_000
+    )
+
+
+@pytest.mark.heavy
+def test_chinese_interface_and_status_panel(browser, server: str, shots_dir: Path):
+    context, page, watch = open_page(browser, server, locale="zh-CN")
+    try:
+        page.goto(server + "/ui/")
+        expect(page.locator("#sa-run")).to_have_text("运行", timeout=30_000)
+        expect(page.get_by_label("逐字转写")).to_be_visible()
+        page.screenshot(path=shots_dir / "08-chinese.png", full_page=True)
+        page.get_by_role("tab", name="服务状态").click()
+        status = page.locator("#sa-status")
+        expect(status).to_contain_text("embedded")
+        expect(status).to_contain_text("内置 CPU 引擎")
+        page.screenshot(path=shots_dir / "09-status-zh.png", full_page=True)
+        # The switch changes every label at once, back to English.
+        page.get_by_label("English").check()
+        expect(page.locator("#sa-run")).to_have_text("Run")
+        expect(status).to_contain_text("Queue")
+        page.screenshot(path=shots_dir / "10-status-en.png", full_page=True)
+    finally:
+        context.close()
+    assert watch.outside == [], watch.outside
+    assert watch.errors == [], "\n".join(watch.errors)
+
+
+def test_both_languages_have_every_text():
+    assert TEXTS["zh"].keys() == TEXTS["en"].keys()
+
+
+def test_language_comes_from_the_address_then_the_browser():
+    assert pick_language("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
+    assert pick_language("de-DE,en;q=0.5") == "en"
+    assert pick_language(None) == "en"
+    assert pick_language("zh-CN", asked="en") == "en"
