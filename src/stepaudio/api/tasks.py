@@ -99,7 +99,7 @@ async def cancel_task(
 async def list_tasks(
     status: str | None = Query(None, description="Only tasks in this status"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),
     store: TaskStore = Depends(task_store),
     who: str = Depends(caller),
 ) -> dict[str, Any]:
