@@ -40,6 +40,12 @@ class StepAudioError(Exception):
         self.param = param
         self.code = code or self.default_code
 
+    @property
+    def retryable(self) -> bool:
+        """Whether the same call may succeed if made again (elsewhere): the fault is the
+        backend's, not the request's."""
+        return False
+
     def to_dict(self) -> dict[str, Any]:
         return {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
 
@@ -97,9 +103,18 @@ class BackendError(StepAudioError):
     type = "backend_error"
     default_code = "backend_error"
 
+    @property
+    def retryable(self) -> bool:
+        # A 4xx says the request itself is wrong: another server would refuse it too.
+        return not self.code.startswith("http_4")
+
 
 class ContextLengthExceeded(BackendError):
     default_code = "context_length_exceeded"
+
+    @property
+    def retryable(self) -> bool:
+        return False
 
 
 class BackendUnavailable(StepAudioError):
@@ -107,8 +122,16 @@ class BackendUnavailable(StepAudioError):
     type = "backend_unavailable"
     default_code = "no_healthy_backend"
 
+    @property
+    def retryable(self) -> bool:
+        return True
+
 
 class BackendTimeout(StepAudioError):
     status_code = 504
     type = "backend_timeout"
     default_code = "backend_timeout"
+
+    @property
+    def retryable(self) -> bool:
+        return True

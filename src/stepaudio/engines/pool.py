@@ -18,24 +18,13 @@ from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput, TextJob, WindowJob
 from stepaudio.engines.stepaudio import StepAudioEngine
 from stepaudio.errors import (
-    BackendError,
     BackendTimeout,
     BackendUnavailable,
-    ContextLengthExceeded,
     StepAudioError,
 )
 from stepaudio.pipeline.params import Mode, ProcessParams
 
 T = TypeVar("T")
-
-
-def _retryable(exc: StepAudioError) -> bool:
-    if isinstance(exc, BackendUnavailable | BackendTimeout):
-        return True
-    if isinstance(exc, ContextLengthExceeded) or not isinstance(exc, BackendError):
-        return False
-    # 4xx means the request itself is wrong: another server would refuse it too.
-    return not exc.code.startswith("http_4")
 
 
 class _Slot:
@@ -170,7 +159,7 @@ class BackendPool:
                 slot.failures = 0
                 return result
             except StepAudioError as exc:
-                if not _retryable(exc):
+                if not exc.retryable:
                     raise
                 slot.failures += 1
                 last = exc
