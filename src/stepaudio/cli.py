@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from stepaudio.bench.bench_cli import register as register_bench
+from stepaudio.bench.plan_cli import register as register_plan
 from stepaudio.config import Settings
 from stepaudio.errors import StepAudioError
 from stepaudio.pipeline.params import DEFAULT_QUESTION, Mode, ProcessParams
@@ -169,21 +171,9 @@ def settings() -> None:
     print(settings_table())
 
 
-def _register_optional() -> None:
-    """Commands that live with their features."""
-    try:
-        from stepaudio.bench.plan_cli import register
-    except ImportError:
-        return
-    register(app)
-    try:
-        from stepaudio.bench.bench_cli import register as register_bench
-    except ImportError:
-        return
-    register_bench(app)
-
-
-_register_optional()
+# Commands that live with their features.
+register_plan(app)
+register_bench(app)
 
 if __name__ == "__main__":
     app()
