@@ -22,7 +22,8 @@ import sys
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from stepaudio.bench.plan import ModelDescription, kv_bytes_per_token, load_model
+from stepaudio.bench.model_config import ModelDescription, load_model
+from stepaudio.bench.plan import kv_bytes_per_token
 
 GIB = 2**30
 

@@ -10,15 +10,17 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from stepaudio.bench.plan import (
+from stepaudio.bench.model_config import (
     GIB,
-    OVERHEAD_GIB_PER_GPU,
     ContextDoesNotFit,
     PlanError,
     WeightsDoNotFit,
+    load_model,
+)
+from stepaudio.bench.plan import (
+    OVERHEAD_GIB_PER_GPU,
     calibrate_overhead_gib,
     kv_bytes_per_token,
-    load_model,
     plan,
     seed_audio_minutes,
     strict_audio_minutes,

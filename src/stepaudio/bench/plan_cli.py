@@ -6,14 +6,12 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from stepaudio.bench.hardware import GPUS, PRECISIONS
+from stepaudio.bench.model_config import STEP_AUDIO_R1_1, PlanError
 from stepaudio.bench.plan import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_PROMPT_TOKENS,
-    GPUS,
     OVERHEAD_GIB_PER_GPU,
-    PRECISIONS,
-    STEP_AUDIO_R1_1,
-    PlanError,
     plan,
 )
 
