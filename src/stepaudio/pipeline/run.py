@@ -19,10 +19,20 @@ from stepaudio.audio.cut import Span, plan_cuts
 from stepaudio.audio.probe import AudioInfo
 from stepaudio.config import Settings
 from stepaudio.engines.base import Engine, ModelOutput, Usage, WindowJob
-from stepaudio.errors import InvalidAudio, OutputTruncated, PayloadTooLarge
+from stepaudio.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ContextLengthExceeded,
+    InvalidAudio,
+    OutputTruncated,
+    PayloadTooLarge,
+    StepAudioError,
+)
 from stepaudio.pipeline.merge import merge
 from stepaudio.pipeline.params import Mode, ProcessParams
 from stepaudio.pipeline.result import ProcessResult
+from stepaudio.pipeline.scheduler import FairGate, Lease, balanced_cuts
 
 
 @dataclass(frozen=True)
@@ -71,10 +81,34 @@ def check_decoded(info: AudioInfo, decoded: DecodedAudio) -> None:
         )
 
 
+def retryable(exc: StepAudioError) -> bool:
+    """Errors worth running the same window again for: the backend, not the request."""
+    if isinstance(exc, BackendUnavailable | BackendTimeout):
+        return True
+    if isinstance(exc, ContextLengthExceeded) or not isinstance(exc, BackendError):
+        return False
+    # A 4xx says the request itself is wrong; running it again would fail the same way.
+    return not exc.code.startswith("http_4")
+
+
 class Pipeline:
-    def __init__(self, engine: Engine, settings: Settings):
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        window_retries: int = 2,
+        retry_backoff_s: float = 1.0,
+    ):
         self.engine = engine
         self.settings = settings
+        # One gate for every request of this pipeline: a short request gets the next
+        # free slot even while a long job has many windows waiting (scheduler.py).
+        self.gate = FairGate(engine.capacity)
+        self.window_retries = window_retries
+        """Extra attempts for a window that failed with a retryable error, on top of
+        whatever the engine (the pool) already retried elsewhere."""
+        self.retry_backoff_s = retry_backoff_s
 
     @property
     def tmp_dir(self) -> Path:
@@ -92,9 +126,19 @@ class Pipeline:
             )
         return info
 
+    def window_limit(self, params: ProcessParams) -> int:
+        """Windows of one request that may run at once."""
+        return max(1, params.parallel or self.settings.parallel_windows)
+
     def plan(self, decoded: DecodedAudio, params: ProcessParams) -> list[Span]:
         mode = window_mode(params.mode, self.engine)
-        max_len = params.segment_duration or self.engine.max_window_seconds(mode, params)
+        if params.segment_duration:
+            return plan_cuts(decoded.samples, decoded.rate, params.segment_duration)
+        max_len = self.engine.max_window_seconds(mode, params)
+        if mode.verbatim:
+            # Verbatim windows may be shorter at no loss: fill whole waves of the slots.
+            slots = min(self.window_limit(params), self.engine.capacity())
+            return balanced_cuts(decoded.samples, decoded.rate, max_len, slots)
         return plan_cuts(decoded.samples, decoded.rate, max_len)
 
     async def process(
@@ -156,8 +200,6 @@ class Pipeline:
         store: WindowStore | None,
     ) -> list[ModelOutput]:
         mode = window_mode(params.mode, self.engine)
-        limit = min(params.parallel or self.settings.parallel_windows, self.engine.capacity())
-        gate = asyncio.Semaphore(max(1, limit))
         done = 0
 
         async def report(index: int | None = None, output: ModelOutput | None = None) -> None:
@@ -167,13 +209,26 @@ class Pipeline:
                 if maybe is not None:
                     await maybe
 
-        async def one(index: int, span: Span) -> ModelOutput:
+        async def attempt(lease: Lease, span: Span) -> ModelOutput:
+            for retry in range(self.window_retries + 1):
+                try:
+                    async with lease.slot():
+                        job = WindowJob(
+                            mode, decoded.slice(span.start, span.end), span.start, params
+                        )
+                        return await self.engine.run_window(job)
+                except StepAudioError as exc:
+                    if retry == self.window_retries or not retryable(exc):
+                        raise
+                # Only this window runs again, after a pause, queued fairly like any other.
+                await asyncio.sleep(self.retry_backoff_s * 2**retry)
+            raise AssertionError("unreachable")
+
+        async def one(lease: Lease, index: int, span: Span) -> ModelOutput:
             nonlocal done
             output = await store.load(index) if store else None
             if output is None:
-                async with gate:
-                    job = WindowJob(mode, decoded.slice(span.start, span.end), span.start, params)
-                    output = await self.engine.run_window(job)
+                output = await attempt(lease, span)
                 if store:
                     await store.save(index, output)
             done += 1
@@ -181,12 +236,13 @@ class Pipeline:
             return output
 
         await report()
-        tasks = [asyncio.create_task(one(i, s)) for i, s in enumerate(spans)]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            # One window failed (or the caller went away): the others are moot.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        async with self.gate.session(self.window_limit(params)) as lease:
+            tasks = [asyncio.create_task(one(lease, i, s)) for i, s in enumerate(spans)]
+            try:
+                return list(await asyncio.gather(*tasks))
+            except BaseException:
+                # One window failed (or the caller went away): the others are moot.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
