@@ -120,8 +120,9 @@ class Settings(BaseSettings):
     """Cascade calls in flight at once."""
 
     # -- pipeline ---------------------------------------------------------------------
-    parallel_windows: int = Field(4, ge=1)
-    """Windows of one request processed at once (bounded further by engine capacity)."""
+    parallel_windows: int | None = Field(None, ge=1)
+    """Windows of one request processed at once, at most. None: as many as the engines can
+    take (the scheduler still shares slots fairly between requests)."""
     asr_window_s: float = Field(300, ge=10)
     """Length of a verbatim window on the embedded engine, in seconds."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,12 +36,12 @@ class Metrics:
         self.in_flight = Gauge(
             "stepaudio_in_flight", "Requests being processed", registry=self.registry
         )
-        self.waiting = Gauge("stepaudio_waiting", "Requests waiting", registry=self.registry)
 
 
 @dataclass
 class Stats:
-    """The seed's ``/api/status`` counters."""
+    """The seed's ``/api/status`` counters: ``waiting`` are admitted requests none of whose
+    windows has reached the engine yet, ``processing`` the others."""
 
     completed: int = 0
     processing: int = 0
@@ -56,40 +55,45 @@ class Services:
     engine: Engine
     pipeline: Pipeline
     metrics: Metrics = field(default_factory=Metrics)
-    stats: Stats = field(default_factory=Stats)
     tasks: TaskStore | None = None
     """The durable task store (set by the app's lifespan)."""
     started_at: float = field(default_factory=time.time)
-    _slots: asyncio.Semaphore | None = None
+    admitted_now: int = 0
+
+    @property
+    def stats(self) -> Stats:
+        waiting = min(self.pipeline.gate.requests_waiting, self.admitted_now)
+        return Stats(
+            completed=self._completed,
+            processing=self.admitted_now - waiting,
+            waiting=waiting,
+            total_time=round(self._total_time, 3),
+        )
+
+    _completed: int = 0
+    _total_time: float = 0.0
 
     @asynccontextmanager
     async def admitted(self, mode: str) -> AsyncIterator[None]:
-        """Count a request through waiting → processing → done; 429 past the queue limit."""
+        """Count a request from admission to its end; 429 past ``max_pending_requests``.
+
+        Windows of admitted requests share the engine through the pipeline's fair gate,
+        so there is no second queue here."""
         limit = self.settings.max_pending_requests
-        if self.stats.waiting + self.stats.processing >= limit:
+        if self.admitted_now >= limit:
             raise QueueFull(f"{limit} requests are already queued or running; retry later.")
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.engine.capacity() * 2)
-        self.stats.waiting += 1
-        self.metrics.waiting.inc()
-        try:
-            await self._slots.acquire()
-        finally:
-            self.stats.waiting -= 1
-            self.metrics.waiting.dec()
-        self.stats.processing += 1
+        self.admitted_now += 1
         self.metrics.in_flight.inc()
         started = time.perf_counter()
         outcome = "error"
         try:
             yield
             outcome = "success"
-            self.stats.completed += 1
+            self._completed += 1
         finally:
             elapsed = time.perf_counter() - started
-            self._slots.release()
-            self.stats.processing -= 1
-            self.stats.total_time = round(self.stats.total_time + elapsed, 3)
+            self.admitted_now -= 1
+            self._total_time += elapsed
             self.metrics.in_flight.dec()
             self.metrics.requests.labels(mode, outcome).inc()
             self.metrics.seconds.labels(mode).observe(elapsed)

@@ -128,7 +128,7 @@ class Pipeline:
 
     def window_limit(self, params: ProcessParams) -> int:
         """Windows of one request that may run at once."""
-        return max(1, params.parallel or self.settings.parallel_windows)
+        return max(1, params.parallel or self.settings.parallel_windows or self.engine.capacity())
 
     def plan(self, decoded: DecodedAudio, params: ProcessParams) -> list[Span]:
         mode = window_mode(params.mode, self.engine)
@@ -228,7 +228,12 @@ class Pipeline:
             nonlocal done
             output = await store.load(index) if store else None
             if output is None:
-                output = await attempt(lease, span)
+                try:
+                    output = await attempt(lease, span)
+                finally:
+                    # Its samples are not read again: drop their pages from the process
+                    # (an hour decoded is ~110 MB of map otherwise held to the end).
+                    decoded.release(span.start, span.end)
                 if store:
                     await store.save(index, output)
             done += 1

@@ -104,6 +104,11 @@ class FairGate:
     def waiting(self) -> int:
         return sum(lease.waiting for lease in self._leases)
 
+    @property
+    def requests_waiting(self) -> int:
+        """Requests with windows queued and none running yet."""
+        return sum(1 for lease in self._leases if lease.in_flight == 0 and lease.waiting)
+
     def lease(self, limit: int) -> Lease:
         lease = Lease(self, limit, next(self._seq))
         self._leases.add(lease)
