@@ -52,7 +52,7 @@ def test_mandarin_cer_within_25_percent(client: httpx.Client):
     entries = referenced("zh")
     refs, hyps = [], []
     for entry in entries:
-        r = post(client, clip(entry["file"]), mode="asr")
+        r = post(client, clip(entry["file"]), mode="asr", language="zh")
         assert r.status_code == 200, r.text
         refs.append(reference(entry))
         hyps.append(r.json()["answer"])
