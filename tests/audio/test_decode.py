@@ -96,3 +96,18 @@ def test_wav_encoding_round_trips(jfk_pcm: np.ndarray, tmp_path: Path):
     path = tmp_path / "part.wav"
     path.write_bytes(encode_wav(jfk_pcm[:16000]))
     assert np.array_equal(load_pcm(path), jfk_pcm[:16000])
+
+
+def test_release_drops_pages_but_keeps_samples_readable(jfk_pcm: np.ndarray, tmp_path: Path):
+    path = write_audio(jfk_pcm, tmp_path / "jfk.wav")
+    with DecodedAudio.from_file(path, tmp_path / "pcm") as decoded:
+        before = np.array(decoded.samples)
+        # Unaligned edges, a sub-page range, the whole file, past the end, empty.
+        ranges = [(1.23, 4.56), (2.0, 2.0001), (0.0, decoded.duration), (9.0, 99.0), (3.0, 3.0)]
+        for start, end in ranges:
+            decoded.release(start, end)
+            # The map is file-backed and read-only: dropped pages read back unchanged.
+            a, b = round(start * 16000), round(end * 16000)
+            assert np.array_equal(decoded.slice(start, end), before[a:b])
+        assert np.array_equal(np.array(decoded.samples), before)
+    decoded.release(0.0, 1.0)  # after close: nothing to drop, no error

@@ -15,6 +15,7 @@ import base64
 import json
 import math
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,15 +202,16 @@ class StepAudioEngine:
         mode, params = job.mode, job.params
         window_s = job.pcm.size / SAMPLE_RATE
         spans = plan_cuts(job.pcm, SAMPLE_RATE, PART_SECONDS)
-        parts: list[dict[str, Any]] = []
+        parts: list[AudioPart] = []
         audio_tokens = 0
         for span in spans:
             pcm = job.pcm[round(span.start * SAMPLE_RATE) : round(span.end * SAMPLE_RATE)]
             if pcm.size == 0:
                 continue
             audio_tokens += audio_part_tokens(pcm.size / SAMPLE_RATE)
-            data = base64.b64encode(encode_wav(np.asarray(pcm))).decode("ascii")
-            parts.append({"type": "input_audio", "input_audio": {"data": data, "format": "wav"}})
+            # Only the base64 bytes are kept, one part at a time: the WAV is dropped at
+            # once and no str/JSON copy of the audio is ever made (see AudioPart).
+            parts.append(AudioPart(base64.b64encode(encode_wav(np.asarray(pcm)))))
         system, instruction = audio_messages(mode, params)
         messages = [
             {"role": "system", "content": system},
@@ -320,8 +322,16 @@ class StepAudioEngine:
         result = StreamResult()
         pieces: list[str] = []
         done = False
+        chunks = json_pieces(body)
+        # Content-Length given: httpx then sends the pieces as they are, not chunked.
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Length": str(sum(len(c) for c in chunks)),
+        }
         try:
-            async with self._client.stream("POST", url, json=body, timeout=timeout) as resp:
+            async with self._client.stream(
+                "POST", url, content=_aiter(chunks), headers=headers, timeout=timeout
+            ) as resp:
                 if resp.status_code != 200:
                     await resp.aread()
                     raise _http_error(self.url, resp)
@@ -408,6 +418,59 @@ class StepAudioEngine:
     async def aclose(self) -> None:
         if self._own_client:
             await self._client.aclose()
+
+
+@dataclass(frozen=True, eq=False)
+class AudioPart:
+    """An ``input_audio`` part whose WAV is already base64-encoded (ASCII bytes).
+
+    A 90 s window is ~3.8 MB of base64; held as a str in the message dict and then
+    serialised whole by ``json=``, it existed three times over (str, JSON str, encoded
+    bytes) for every request in flight. Kept as bytes and spliced into the body by
+    ``json_pieces``, it exists once.
+    """
+
+    data: bytes
+
+    def json_pieces(self) -> list[bytes]:
+        # base64 needs no JSON escaping ("+", "/", "=" are plain in a JSON string).
+        return [b'{"type":"input_audio","input_audio":{"data":"', self.data, b'","format":"wav"}}']
+
+
+def json_pieces(body: Any) -> list[bytes]:
+    """``body`` as UTF-8 JSON, in pieces whose concatenation is the whole document.
+
+    Serialised as httpx's ``json=`` does (compact, not ASCII-escaped); every AudioPart is
+    spliced in as its own pieces, so the audio is never copied into one large string.
+    """
+    marker = f"\x00audio-part-{uuid.uuid4().hex}\x00"
+    audio: list[AudioPart] = []
+
+    def placeholder(obj: object) -> str:
+        if isinstance(obj, AudioPart):
+            audio.append(obj)
+            return marker
+        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+    text = json.dumps(
+        body, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=placeholder
+    )
+    # The marker comes out as one quoted JSON string; the random token keeps any text of
+    # the request from ever matching it.
+    quoted = json.dumps(marker)
+    between = text.split(quoted)
+    assert len(between) == len(audio) + 1
+    out: list[bytes] = [between[0].encode("utf-8")]
+    for part, rest in zip(audio, between[1:], strict=True):
+        out += part.json_pieces()
+        out.append(rest.encode("utf-8"))
+    return out
+
+
+async def _aiter(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    """The body for httpx's AsyncClient, which only streams async iterables."""
+    for chunk in chunks:
+        yield chunk
 
 
 async def _sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:

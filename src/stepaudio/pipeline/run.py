@@ -155,6 +155,9 @@ class Pipeline:
         with decoded:
             check_decoded(info, decoded)
             spans = await anyio.to_thread.run_sync(self.plan, decoded, params)
+            # Planning read the pauses all over the recording (wave balancing tries several
+            # cuts): drop those pages, each window maps only its own while it runs.
+            decoded.release(0.0, decoded.duration)
             decode_s = time.perf_counter() - started
             outputs = await self._run_windows(decoded, spans, params, on_progress, store)
         merged = await merge(self.engine, params, spans, outputs)
