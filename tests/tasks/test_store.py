@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from stepaudio.audio.cut import Span
 from stepaudio.engines.base import ModelOutput, Segment, Usage
 from stepaudio.errors import NotFound
 from stepaudio.tasks.models import Task, TaskWindow, Upload, UploadChunk
@@ -209,6 +210,11 @@ def test_windows_round_trip_and_count_their_computations(make_store, tmp_path: P
     store.save_window(claim, 0, output)
     rows = store.windows(task_id)
     assert [(r["index"], r["attempt"], r["computations"]) for r in rows] == [(0, 1, 2)]
+    # A window is reused only for the same stretch of audio: a resumed job whose plan
+    # came out differently must recompute it, not take another window's text.
+    store.save_window(claim, 1, output, Span(300.0, 600.0))
+    assert store.load_window(task_id, 1, Span(300.0, 600.0)) == output
+    assert store.load_window(task_id, 1, Span(290.5, 580.0)) is None
 
 
 def test_retention_removes_old_finished_tasks_and_unused_uploads(make_store, tmp_path: Path):

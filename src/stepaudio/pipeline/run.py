@@ -52,11 +52,15 @@ ProgressCallback = Callable[[Progress], Awaitable[None] | None]
 
 
 class WindowStore(Protocol):
-    """Where finished windows are kept, so a resumed job does not redo them."""
+    """Where finished windows are kept, so a resumed job does not redo them.
 
-    async def load(self, index: int) -> ModelOutput | None: ...
+    A window is known by its index *and* its span: a job resumed where the plan came out
+    differently (another worker's settings or backends) must not reuse another window's
+    output, so ``load`` answers None unless the span matches."""
 
-    async def save(self, index: int, output: ModelOutput) -> None: ...
+    async def load(self, index: int, span: Span) -> ModelOutput | None: ...
+
+    async def save(self, index: int, span: Span, output: ModelOutput) -> None: ...
 
 
 def window_mode(mode: Mode, engine: Engine) -> Mode:
@@ -229,7 +233,7 @@ class Pipeline:
 
         async def one(lease: Lease, index: int, span: Span) -> ModelOutput:
             nonlocal done
-            output = await store.load(index) if store else None
+            output = await store.load(index, span) if store else None
             if output is None:
                 try:
                     output = await attempt(lease, span)
@@ -238,7 +242,7 @@ class Pipeline:
                     # (an hour decoded is ~110 MB of map otherwise held to the end).
                     decoded.release(span.start, span.end)
                 if store:
-                    await store.save(index, output)
+                    await store.save(index, span, output)
             done += 1
             await report(index, output)
             return output

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 
+from stepaudio.audio.cut import Span
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput, Segment, Usage
 from stepaudio.errors import NotFound, StepAudioError
@@ -139,6 +140,12 @@ def migrate(engine: Engine) -> None:
 
 def output_to_json(output: ModelOutput) -> dict[str, Any]:
     return asdict(output)
+
+
+def _same_span(saved: list[float] | None, span: Span | None) -> bool:
+    if span is None or saved is None:
+        return span is None and saved is None
+    return abs(saved[0] - span.start) < 1e-3 and abs(saved[1] - span.end) < 1e-3
 
 
 def output_from_json(data: dict[str, Any]) -> ModelOutput:
@@ -507,18 +514,25 @@ class TaskStore:
         if digest.hexdigest() != sha256:
             raise StepAudioError("The task's stored upload is incomplete.", code="upload_missing")
 
-    def load_window(self, task_id: str, index: int) -> ModelOutput | None:
+    def load_window(self, task_id: str, index: int, span: Span | None = None) -> ModelOutput | None:
+        """A finished window's output; None if absent or saved for another ``span``."""
         with self._tx() as conn:
             data = conn.execute(
                 select(TaskWindow.output).where(
                     TaskWindow.task_id == task_id, TaskWindow.index == index
                 )
             ).scalar()
-        return output_from_json(data) if data is not None else None
+        if data is None or not _same_span(data.get("span"), span):
+            return None
+        return output_from_json(data)
 
-    def save_window(self, claim: Claim, index: int, output: ModelOutput) -> None:
+    def save_window(
+        self, claim: Claim, index: int, output: ModelOutput, span: Span | None = None
+    ) -> None:
         """Keep a finished window; raises LeaseLost if this worker no longer holds the task."""
         data, now = output_to_json(output), utcnow()
+        if span is not None:
+            data["span"] = [span.start, span.end]
         with self._tx() as conn:
             # Lock the task row (PostgreSQL) so the lease cannot change under us.
             held = conn.execute(select(Task.id).where(_held(claim)).with_for_update()).first()

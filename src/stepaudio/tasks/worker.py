@@ -19,6 +19,7 @@ from pathlib import Path
 
 import anyio
 
+from stepaudio.audio.cut import Span
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput
 from stepaudio.errors import BadRequest, OutputTruncated, PayloadTooLarge, StepAudioError
@@ -43,11 +44,13 @@ class DbWindows:
         self.store = store
         self.claim = claim
 
-    async def load(self, index: int) -> ModelOutput | None:
-        return await anyio.to_thread.run_sync(self.store.load_window, self.claim.task_id, index)
+    async def load(self, index: int, span: Span) -> ModelOutput | None:
+        return await anyio.to_thread.run_sync(
+            self.store.load_window, self.claim.task_id, index, span
+        )
 
-    async def save(self, index: int, output: ModelOutput) -> None:
-        await anyio.to_thread.run_sync(self.store.save_window, self.claim, index, output)
+    async def save(self, index: int, span: Span, output: ModelOutput) -> None:
+        await anyio.to_thread.run_sync(self.store.save_window, self.claim, index, output, span)
 
 
 class Worker:
