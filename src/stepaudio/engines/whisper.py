@@ -40,6 +40,13 @@ def join_texts(texts) -> str:
     return out
 
 
+def _hallucinated(segment) -> bool:
+    """Whisper's classic output on silence ("You", "Thank you."): its own no-speech
+    detector is confident and the text is not. faster-whisper keeps such a segment unless
+    the log-probability is below -1; requiring both signals keeps real, quiet speech."""
+    return segment.no_speech_prob > 0.7 and segment.avg_logprob < -0.7
+
+
 class WhisperTranscriber:
     """Thread-safe lazy holder of one ``WhisperModel``."""
 
@@ -89,7 +96,11 @@ class WhisperTranscriber:
             segments, info = self.model().transcribe(
                 audio, language=language, task=task, beam_size=self.beam_size
             )
-            out = [Segment(round(s.start, 3), round(s.end, 3), s.text.strip()) for s in segments]
+            out = [
+                Segment(round(s.start, 3), round(s.end, 3), s.text.strip())
+                for s in segments
+                if not _hallucinated(s)
+            ]
         except ValueError as exc:
             # faster-whisper raises ValueError for an unknown language code.
             raise InvalidParameter(str(exc), param="language") from exc
