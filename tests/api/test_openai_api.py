@@ -87,3 +87,6 @@ def test_models_and_errors(sdk: openai.OpenAI, server: str):
         f"{server}/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]}
     )
     assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
+    malformed = {"messages": [{"role": "user", "content": [1, {"type": "input_audio"}]}]}
+    r = httpx.post(f"{server}/v1/chat/completions", json=malformed)
+    assert r.status_code == 400 and r.json()["error"]["param"].startswith("messages")

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from stepaudio.api.auth import caller
 from stepaudio.api.disconnect import unless_disconnected
@@ -186,37 +186,58 @@ async def models(services: Services = Depends(get_services)) -> dict[str, Any]:
     }
 
 
+class InputAudio(BaseModel):
+    data: str
+    format: str | None = None
+
+
+class ContentPart(BaseModel):
+    """One part of a message's content: text or ``input_audio`` (others are ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+    input_audio: InputAudio | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[ContentPart] | None = None
+
+
 class ChatRequest(BaseModel):
     """The part of OpenAI's chat request that matters here; other fields are accepted."""
 
     model_config = ConfigDict(extra="allow")
 
     model: str = ""
-    messages: list[dict[str, Any]]
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
+    messages: list[ChatMessage]
+    max_tokens: int | None = Field(None, ge=1, le=65536)
+    max_completion_tokens: int | None = Field(None, ge=1, le=65536)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
     stream: bool = False
     mode: Mode = Mode.UNDERSTAND
     """Ours: what to do with the audio (default: answer the text about it)."""
 
 
-def _audio_and_text(messages: list[dict[str, Any]]) -> tuple[list[bytes], str]:
+def _audio_and_text(messages: list[ChatMessage]) -> tuple[list[bytes], str]:
     audio: list[bytes] = []
     texts: list[str] = []
     for message in messages:
-        if message.get("role") != "user":
+        if message.role != "user":
             continue
-        content = message.get("content")
-        if isinstance(content, str):
-            texts.append(content)
+        if isinstance(message.content, str):
+            texts.append(message.content)
             continue
-        for part in content or []:
-            if part.get("type") == "text":
-                texts.append(part.get("text", ""))
-            elif part.get("type") == "input_audio":
-                data = (part.get("input_audio") or {}).get("data", "")
+        for part in message.content or []:
+            if part.type == "text" and part.text:
+                texts.append(part.text)
+            elif part.type == "input_audio" and part.input_audio is not None:
+                data = part.input_audio.data
                 try:
                     audio.append(base64.b64decode(data.split(",")[-1], validate=True))
                 except ValueError as exc:
