@@ -10,13 +10,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from stepaudio.bench.bench_cli import register as register_bench
 from stepaudio.bench.plan_cli import register as register_plan
 from stepaudio.config import Settings
 from stepaudio.errors import StepAudioError
 from stepaudio.pipeline.params import DEFAULT_QUESTION, Mode, ProcessParams
+from stepaudio.progress import progress_bar
 
 app = typer.Typer(help="Transcribe, summarize, translate and question recordings of any length.")
 err = Console(stderr=True)
@@ -109,14 +109,7 @@ def process(
     async def run():
         engine = build_engine(settings)
         try:
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            ) as bar:
+            with progress_bar(err, transient=True) as bar:
                 task = bar.add_task(f"{mode.value} {audio.name}", total=None)
 
                 def on_progress(p) -> None:

@@ -7,15 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from stepaudio.bench.runner import BenchConfig, default_source, parse_durations, parse_ints
+from stepaudio.progress import progress_bar
 
 EXIT_USAGE = 2
 
@@ -93,13 +87,7 @@ def bench_command(
         err.print("[red]error[/red]: no bundled clips here; pass --audio FILE")
         raise typer.Exit(EXIT_USAGE)
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    ) as bar:
+    with progress_bar(err) as bar:
         task = bar.add_task("preparing inputs", total=None)
 
         def on_progress(done: int, total: int, what: str) -> None:
