@@ -1,33 +1,61 @@
-"""API keys: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``; none configured → open."""
+"""API keys: ``Authorization: Bearer KEY``, ``X-API-Key: KEY`` or the web page's login
+cookie; none configured → open.
+
+The key is checked by ``guard.GuardMiddleware`` before any body is read; routes read the
+caller's identity it left in the request's state through ``caller``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 
-from fastapi import Depends, Request
+from fastapi import Request
 
-from stepaudio.api.services import Services, get_services
 from stepaudio.errors import Unauthorized
 
 ANONYMOUS = "anonymous"
+KEY_COOKIE = "stepaudio_key"
+"""Cookie the web page's login sets (HttpOnly, SameSite=Strict); accepted like a header."""
 
 
-def presented_key(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.headers.get("x-api-key")
+def presented_key(headers: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
+    """The key a request carries: Bearer token, ``X-API-Key``, or the login cookie."""
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return headers.get("x-api-key") or cookies.get(KEY_COOKIE) or None
 
 
-def caller(request: Request, services: Services = Depends(get_services)) -> str:
-    """The caller's identity (its key's owner name), or 401."""
-    keys = services.settings.api_keys
+def owner_of(keys: list[str], key: str | None) -> str | None:
+    """The identity a key stands for (a hash of it, never the key), or None if unknown.
+
+    With no keys configured everyone is ``anonymous``. Compared as UTF-8 bytes in constant
+    time: ``compare_digest`` refuses non-ASCII ``str``, and a header may carry any byte."""
     if not keys:
         return ANONYMOUS
-    key = presented_key(request)
-    if key:
-        for known in keys:
-            if hmac.compare_digest(key, known):
-                return "key-" + hashlib.sha256(known.encode()).hexdigest()[:16]
-    raise Unauthorized("A valid API key is required (Authorization: Bearer KEY).")
+    if not key:
+        return None
+    given = key.encode("utf-8", "surrogateescape")
+    found = None
+    for known in keys:
+        if hmac.compare_digest(given, known.encode()):
+            found = known
+    return None if found is None else "key-" + hashlib.sha256(found.encode()).hexdigest()[:16]
+
+
+def unauthorized() -> Unauthorized:
+    return Unauthorized("A valid API key is required (Authorization: Bearer KEY).")
+
+
+def caller(request: Request) -> str:
+    """The caller's identity, as the guard established it (or 401)."""
+    who = getattr(request.state, "caller", None)
+    if who is None:
+        # Reached only when the guard is not installed (an app built by hand in a test).
+        settings = request.app.state.services.settings
+        who = owner_of(settings.api_keys, presented_key(request.headers, request.cookies))
+    if who is None:
+        raise unauthorized()
+    return who
