@@ -31,7 +31,7 @@ def embedded(settings: Settings) -> EmbeddedEngine:
 @pytest.fixture(scope="session")
 def server(settings: Settings, embedded: EmbeddedEngine) -> Iterator[str]:
     """The real service on a loopback port, on the embedded engine."""
-    with serve_in_thread(create_app(settings, engine=embedded)) as url:
+    with serve_in_thread(create_app(settings, engine=embedded), settings=settings) as url:
         yield url
 
 

@@ -44,14 +44,17 @@ def serve(
     import uvicorn
 
     from stepaudio.api import create_app
+    from stepaudio.api.server import uvicorn_config
 
     settings = Settings()
-    uvicorn.run(
+    config = uvicorn_config(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        settings,
+        host or settings.host,
+        port or settings.port,
         log_level="info",
     )
+    uvicorn.Server(config).run()
 
 
 @app.command()

@@ -48,7 +48,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path.home() / ".local" / "share" / "stepaudio"
     """Where assembled models, uploads, the task database and temporary audio live."""
     api_keys: list[str] = []
-    """Accepted API keys (``Authorization: Bearer KEY`` or ``X-API-Key``). Empty: no auth."""
+    """Accepted API keys (``Authorization: Bearer KEY``, ``X-API-Key``, or the web page's
+    login). Empty: no auth. With keys, every route but ``/health``, ``/ready`` and the
+    login page needs one."""
+    metrics_public: bool = False
+    """Serve ``/metrics`` without a key (for a scraper on a private network) even when
+    ``api_keys`` is set."""
 
     # -- limits -----------------------------------------------------------------------
     max_upload_mb: float = Field(2048, gt=0)
@@ -56,7 +61,25 @@ class Settings(BaseSettings):
     max_audio_seconds: float | None = Field(None, gt=0)
     """Longest audio accepted, in seconds (413 beyond). None: no limit."""
     max_pending_requests: int = Field(64, ge=1)
-    """Synchronous requests waiting or running at once; more get 429."""
+    """Synchronous requests uploading, waiting or running at once; more get 429 before
+    their body is read."""
+    max_pending_requests_per_key: int | None = Field(16, ge=1)
+    """Synchronous requests one key may have uploading, waiting or running at once (429
+    beyond), so one caller cannot take every slot. None: only the global limit."""
+    max_json_mb: float = Field(64, gt=0)
+    """Largest JSON body accepted (``/v1/chat/completions`` with inline audio), in MiB;
+    counted as it arrives (413 beyond)."""
+    body_idle_timeout_s: float = Field(30, gt=0)
+    """A request body that sends nothing for this long is cut with 408."""
+    min_upload_kib_s: float = Field(8, ge=0)
+    """Slowest average upload pace accepted once ``body_idle_timeout_s`` has passed, in
+    KiB/s; a trickling body is cut with 408."""
+    max_connections: int = Field(1000, ge=1)
+    """Open connections the server takes at once (uvicorn's ``limit_concurrency``);
+    beyond, new requests get 503."""
+    header_timeout_s: float = Field(10, gt=0)
+    """A connection must send its request line and headers within this many seconds (and
+    an idle keep-alive connection is closed after it)."""
 
     # -- embedded engine (the CPU default) -----------------------------------------------
     whisper_model: str = "base"
@@ -165,3 +188,7 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_json_bytes(self) -> int:
+        return int(self.max_json_mb * 1024 * 1024)

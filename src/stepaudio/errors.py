@@ -10,6 +10,7 @@ handle this tree::
     │   └── InvalidParameter      a field with a wrong value (unknown mode, bad number, …)
     ├── Unauthorized (401)        missing or wrong API key
     ├── NotFound (404)            unknown task, or another key's task
+    ├── TimedOut (408)            the request body arrived too slowly
     ├── PayloadTooLarge (413)     upload or audio duration over the configured limit
     ├── QueueFull (429)           too much work waiting
     ├── ModelOutputError (502)    the model answered, but not usably
@@ -74,6 +75,12 @@ class NotFound(StepAudioError):
     status_code = 404
     type = "not_found_error"
     default_code = "not_found"
+
+
+class TimedOut(StepAudioError):
+    status_code = 408
+    type = "invalid_request_error"
+    default_code = "request_timeout"
 
 
 class PayloadTooLarge(StepAudioError):

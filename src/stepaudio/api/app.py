@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from stepaudio import __version__
 from stepaudio.api import errors, openai, seed, tasks
+from stepaudio.api.guard import GuardMiddleware
 from stepaudio.api.services import Services
-from stepaudio.api.uploads import UploadLimitMiddleware
 from stepaudio.config import Settings
 from stepaudio.engines.base import Engine
 from stepaudio.engines.factory import build_engine
@@ -47,7 +47,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         "of any length, on Step-Audio-R1.1 backends or on the CPU.",
         lifespan=lifespan,
     )
-    app.add_middleware(UploadLimitMiddleware, limit=settings.max_upload_bytes)
+    # Outermost of ours: keys, admission and body limits before any route sees a byte.
+    app.add_middleware(GuardMiddleware, settings=settings)
     errors.install(app)
     app.include_router(seed.router)
     app.include_router(tasks.router)

@@ -1,4 +1,7 @@
-"""Uploads: refused early when too large, copied to our own file, always removed."""
+"""Uploads: copied to our own file (counted, hashed), always removed.
+
+The key and the size were already checked as the bytes arrived (``guard.py``); the count
+here is the route's own limit on the file part alone."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import UploadFile
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stepaudio.errors import InvalidAudio, PayloadTooLarge
 
@@ -26,6 +28,14 @@ class StoredUpload:
     sha256: str
 
 
+def safe_filename(name: str | None) -> str:
+    """The client's file name, kept only as a label: no path, no control characters (a NUL
+    would break every file call), bounded length. Its suffix hints the container."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable())[-200:].strip()
+    return cleaned or "audio"
+
+
 def too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"The upload is larger than this service's limit of {limit / 2**20:.0f} MiB.",
@@ -38,7 +48,8 @@ async def save_upload(upload: UploadFile | None, directory: Path, limit: int) ->
     if upload is None or not hasattr(upload, "read"):
         raise InvalidAudio("The field 'audio' (a file) is required.", param="audio", code="missing")
     directory.mkdir(parents=True, exist_ok=True)
-    suffix = Path(upload.filename or "").suffix[:10]
+    filename = safe_filename(upload.filename)
+    suffix = Path(filename).suffix[:10]
     fd, name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=directory)
     digest, size = hashlib.sha256(), 0
     try:
@@ -54,7 +65,7 @@ async def save_upload(upload: UploadFile | None, directory: Path, limit: int) ->
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
-    return StoredUpload(Path(name), upload.filename or "audio", size, digest.hexdigest())
+    return StoredUpload(Path(name), filename, size, digest.hexdigest())
 
 
 @asynccontextmanager
@@ -66,29 +77,3 @@ async def temporary_upload(
         yield stored
     finally:
         stored.path.unlink(missing_ok=True)
-
-
-class UploadLimitMiddleware:
-    """Answer 413 from ``Content-Length`` alone, before any of the body is read."""
-
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope.get("headers", [])).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.limit:
-                from starlette.responses import JSONResponse
-
-                from stepaudio.api.errors import error_body
-
-                error = too_large(self.limit)
-                response = JSONResponse(
-                    error_body(scope["path"], error.to_dict()),
-                    status_code=413,
-                    headers={"Connection": "close"},
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

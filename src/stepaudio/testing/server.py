@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -20,8 +21,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ThreadedServer:
     """A real uvicorn server; ``start()`` waits until it accepts, ``stop()`` until it is gone."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int | None = None):
+    def __init__(self, app, host: str = "127.0.0.1", port: int | None = None, settings: Any = None):
         self.app = app
+        self.settings = settings
+        """The service's ``Settings``: serve with its limits, as ``stepaudio serve`` does."""
         self.host = host
         self.port = port or free_port(host)
         self._server: uvicorn.Server | None = None
@@ -32,9 +35,16 @@ class ThreadedServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30) -> None:
-        config = uvicorn.Config(
-            self.app, host=self.host, port=self.port, log_level="warning", lifespan="on"
-        )
+        if self.settings is not None:
+            from stepaudio.api.server import uvicorn_config
+
+            config = uvicorn_config(
+                self.app, self.settings, self.host, self.port, log_level="warning", lifespan="on"
+            )
+        else:
+            config = uvicorn.Config(
+                self.app, host=self.host, port=self.port, log_level="warning", lifespan="on"
+            )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -52,8 +62,10 @@ class ThreadedServer:
 
 
 @contextmanager
-def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
-    server = ThreadedServer(app, host, port)
+def serve_in_thread(
+    app, host: str = "127.0.0.1", port: int | None = None, settings: Any = None
+) -> Iterator[str]:
+    server = ThreadedServer(app, host, port, settings)
     server.start()
     try:
         yield server.url

@@ -1,0 +1,77 @@
+"""How the service listens: uvicorn with limits a public endpoint needs.
+
+uvicorn bounds connections (``limit_concurrency``) and idle keep-alive, but a new
+connection that sends its headers one byte a minute is held forever. ``HeaderDeadline``
+closes any connection whose request line and headers are not complete within
+``header_timeout_s`` of it opening (or of its previous response ending). The body's own
+pace is the guard middleware's business (``guard.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from stepaudio.config import Settings
+
+
+class HeaderDeadline(H11Protocol):
+    """uvicorn's h11 protocol, with a deadline on each request's headers."""
+
+    header_timeout_s: float = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._disarm()  # headers complete: the body has its own limits
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.header_timeout_s, self._expire)
+
+    def _disarm(self) -> None:
+        deadline: asyncio.TimerHandle | None = getattr(self, "_deadline", None)
+        if deadline is not None:
+            deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self.transport.close()
+
+
+def protocol_for(settings: Settings) -> type[HeaderDeadline]:
+    return type("StepaudioHTTP", (HeaderDeadline,), {"header_timeout_s": settings.header_timeout_s})
+
+
+def uvicorn_config(
+    app: Any, settings: Settings, host: str, port: int, **extra: Any
+) -> uvicorn.Config:
+    """The one place the server's limits are set: ``stepaudio serve`` and the tests."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol_for(settings),
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=min(5, int(settings.header_timeout_s) or 1),
+        server_header=False,
+        **extra,
+    )
