@@ -32,12 +32,17 @@ def owner_of(keys: list[str], key: str | None) -> str | None:
     """The identity a key stands for (a hash of it, never the key), or None if unknown.
 
     With no keys configured everyone is ``anonymous``. Compared as UTF-8 bytes in constant
-    time: ``compare_digest`` refuses non-ASCII ``str``, and a header may carry any byte."""
+    time: ``compare_digest`` refuses non-ASCII ``str``, and a header may carry any byte.
+    ASGI servers hand header values over as Latin-1, so that gives back the bytes sent;
+    keys are configured (and sent) as UTF-8."""
     if not keys:
         return ANONYMOUS
     if not key:
         return None
-    given = key.encode("utf-8", "surrogateescape")
+    try:
+        given = key.encode("latin-1")
+    except UnicodeEncodeError:  # not from a header: a form field or a test's str
+        given = key.encode("utf-8", "surrogateescape")
     found = None
     for known in keys:
         if hmac.compare_digest(given, known.encode()):
