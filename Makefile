@@ -22,7 +22,7 @@ install: $(STAMP)
 
 # Debian's chromium for the UI tests (Playwright never downloads a browser here), ffmpeg
 # for the decode benchmark's baseline, a CJK font so the Chinese UI renders in screenshots.
-SYSTEM_PACKAGES := chromium ffmpeg fonts-wqy-microhei
+SYSTEM_PACKAGES := chromium ffmpeg fonts-wqy-microhei nginx docker-compose openssl
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
