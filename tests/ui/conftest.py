@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from stepaudio.api import create_app
+from stepaudio.config import Settings
+from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import build
+from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 
+KEY = "ui-key-alice"
+OTHER_KEY = "ui-key-bob"
 CHROMIUM = Path(os.environ.get("STEPAUDIO_CHROMIUM", "/usr/bin/chromium"))
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,3 +121,20 @@ def long_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 35 s of real speech: several windows at a 10 s window length."""
     pcm, _ = build([clip("en/jfk.flac"), clip("en/sense_and_sensibility_0870.wav")], min_seconds=30)
     return write_audio(pcm, tmp_path_factory.mktemp("ui-long") / "long.mp3")
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A second service, with API keys, and its own data folder."""
+
+    url: str
+    data_dir: Path
+
+
+@pytest.fixture(scope="session")
+def keyed(tmp_path_factory: pytest.TempPathFactory, embedded: EmbeddedEngine) -> Iterator[Keyed]:
+    """The real service with ``api_keys`` set (the same engine: models load once)."""
+    data = tmp_path_factory.mktemp("stepaudio-keyed")
+    settings = Settings(data_dir=data, api_keys=[KEY, OTHER_KEY], _env_file=None)
+    with serve_in_thread(create_app(settings, engine=embedded)) as url:
+        yield Keyed(url, data)

@@ -1,23 +1,35 @@
 """The web page: upload or record, pick a mode, watch the answer arrive.
 
 ``build_ui(app)`` lays out a ``gr.Blocks`` whose handlers (``handlers.py``) use the app's
-services; ``mount_ui(app)`` puts it at ``/ui`` on the same FastAPI server.
+services; ``mount_ui(app)`` puts it at ``/ui`` on the same FastAPI server, with the login
+(``login.py``) and the confinement of Gradio's files (``files.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
+from starlette.routing import Mount
 
 from stepaudio.config import Settings
 from stepaudio.pipeline.params import Mode
 from stepaudio.ui import handlers as h
+from stepaudio.ui.files import (
+    CACHE_KEEP_S,
+    CACHE_SWEEP_S,
+    FileGate,
+    FilePolicy,
+    confine_components,
+)
 from stepaudio.ui.i18n import LANGUAGES, pick_language, t
+from stepaudio.ui.login import login_router
 
 UI_PATH = "/ui"
 MODE_KEYS = {m.value: f"mode_{m.value}" for m in Mode}
@@ -51,6 +63,10 @@ def mode_choices(lang: str) -> list[tuple[str, str]]:
     return [(t(lang, key), value) for value, key in MODE_KEYS.items()]
 
 
+def logout_link(lang: str) -> str:
+    return f'<a href="/logout" id="sa-logout">{t(lang, "logout")}</a>'
+
+
 def _view_outputs(view: h.View) -> tuple[Any, ...]:
     """A ``View`` as the values of the result components (gr.skip() keeps a field)."""
 
@@ -80,9 +96,19 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
     ctx = h.UiContext(app, task_after_s=task_after_s, poll_s=poll_s)
     en = "en"
 
-    with gr.Blocks(title="Step-Audio", analytics_enabled=False) as demo:
+    # Gradio sweeps what it cached (uploads, results) once a day after their last use.
+    with gr.Blocks(
+        title="Step-Audio", analytics_enabled=False, delete_cache=(CACHE_SWEEP_S, CACHE_KEEP_S)
+    ) as demo:
         with gr.Row(equal_height=True):
             title = gr.Markdown(f"## {t(en, 'title')}", elem_id="sa-title")
+            logout = gr.HTML(
+                logout_link(en),
+                visible=False,
+                elem_id="sa-logout-box",
+                scale=0,
+                min_width=120,
+            )
             lang = gr.Radio(
                 [(name, code) for code, name in LANGUAGES.items()],
                 value=en,
@@ -133,12 +159,6 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
                         )
                         as_task = gr.Checkbox(
                             value=False, label=t(en, "as_task"), elem_id="sa-as-task"
-                        )
-                        api_key = gr.Textbox(
-                            type="password",
-                            label=t(en, "api_key"),
-                            visible=False,
-                            elem_id="sa-key",
                         )
                     run = gr.Button(t(en, "run"), variant="primary", elem_id="sa-run")
                 with gr.Column(scale=3):
@@ -192,21 +212,43 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
         ) -> tuple[str, bool]:
             return await h.describe_audio(ctx, path, mode_v, segment_v, lang_v)
 
-        async def process(path: str | None, *args: Any) -> AsyncIterator[tuple[Any, ...]]:
-            *values, task_flag, key, lang_v = args
+        async def process(
+            path: str | None,
+            mode_v: str,
+            question_v: str,
+            target_v: str,
+            instruction_v: str,
+            max_tokens_v: float,
+            temperature_v: float,
+            thinking_v: bool,
+            segment_v: float,
+            task_flag: bool,
+            lang_v: str,
+            request: gr.Request,
+        ) -> AsyncIterator[tuple[Any, ...]]:
             if not path:
                 yield _view_outputs(h.error_view(t(lang_v, "no_audio")))
                 return
-            if not h.key_ok(ctx.services, key):
+            who = h.visitor(ctx.services, request)
+            if who.owner is None:
                 yield _view_outputs(h.error_view(t(lang_v, "bad_key")))
                 return
             try:
-                params = h.build_params(*values)
+                params = h.build_params(
+                    mode_v,
+                    question_v,
+                    target_v,
+                    instruction_v,
+                    max_tokens_v,
+                    temperature_v,
+                    thinking_v,
+                    segment_v,
+                )
             except ValueError as exc:
                 yield _view_outputs(h.error_view(t(lang_v, "error", error=str(exc))))
                 return
             if task_flag:
-                views = h.submit_task(ctx, Path(path), params, key or None, lang_v)
+                views = h.submit_task(ctx, Path(path), params, who.key, lang_v)
             else:
                 views = h.run_inline(ctx, Path(path), params, lang_v)
             async for view in views:
@@ -217,14 +259,23 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
             headers = dict(request.headers) if request else {}
             chosen = pick_language(headers.get("accept-language"), query.get("lang"))
             keys_needed = bool(ctx.services.settings.api_keys)
-            return chosen, query.get("task", ""), gr.update(visible=keys_needed)
+            return (
+                chosen,
+                query.get("task", ""),
+                gr.update(value=logout_link(chosen), visible=keys_needed),
+            )
 
-        async def resume(task: str, key: str, lang_v: str) -> AsyncIterator[tuple[Any, ...]]:
-            """Reopen the task named in the address: its form, its progress, its result."""
+        async def resume(
+            task: str, lang_v: str, request: gr.Request
+        ) -> AsyncIterator[tuple[Any, ...]]:
+            """Reopen the task named in the address: its form, its progress, its result.
+
+            Read with the visitor's own key: another key's task is "not found"."""
             if not task:
                 yield tuple(gr.skip() for _ in [*results, *restored])
                 return
-            async for view in h.follow_task(ctx, task, key or None, lang_v):
+            who = h.visitor(ctx.services, request)
+            async for view in h.follow_task(ctx, task, who.key, lang_v):
                 p = view.params or {}
                 form_values = tuple(
                     p[k] if p.get(k) else gr.skip() for k in ("mode", "question", "target_lang")
@@ -245,6 +296,7 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
 
             return (
                 f"## {t(lang_v, 'title')}",
+                logout_link(lang_v),
                 t(lang_v, "intro"),
                 label("language"),
                 label("tab_process"),
@@ -260,7 +312,6 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
                 label("thinking"),
                 label("segment"),
                 label("as_task"),
-                label("api_key"),
                 gr.update(value=t(lang_v, "run")),
                 label("answer"),
                 label("thinking_box"),
@@ -277,6 +328,7 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
 
         labelled = [
             title,
+            logout,
             intro,
             lang,
             tab_process,
@@ -292,7 +344,6 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
             thinking,
             segment,
             as_task,
-            api_key,
             run,
             answer,
             reasoning,
@@ -311,32 +362,36 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
         )
         lang.change(relabel, lang, labelled, concurrency_limit=None)
         # Our own admission control (queue, 429) limits work, not Gradio's per-event queue.
-        run.click(process, [audio, *form, as_task, api_key, lang], results, concurrency_limit=None)
+        run.click(process, [audio, *form, as_task, lang], results, concurrency_limit=None)
         task_id.change(None, task_id, None, js=URL_JS)
         refresh.click(show_status, lang, status, concurrency_limit=None)
-        demo.load(opened, None, [lang, task_id, api_key]).then(
-            resume, [task_id, api_key, lang], [*results, *restored], concurrency_limit=None
+        demo.load(opened, None, [lang, task_id, logout]).then(
+            resume, [task_id, lang], [*results, *restored], concurrency_limit=None
         ).then(show_status, lang, status)
     return demo
 
 
 def mount_ui(app: FastAPI, settings: Settings) -> FastAPI:
-    """Serve the page at ``/ui`` of ``app`` (Gradio's assets come from the installed package)."""
+    """Serve the page at ``/ui`` of ``app`` (Gradio's assets come from the installed package),
+    its login at ``/login``, and keep Gradio to the page's own files (see ``files.py``)."""
     demo = build_ui(app)
+    policy = FilePolicy.for_data_dir(settings.data_dir)
+    confine_components(demo, policy)
+    app.include_router(login_router(settings))
 
     @app.get("/", include_in_schema=False)
     async def home(request: Request) -> RedirectResponse:
         query = request.url.query
         return RedirectResponse(f"{UI_PATH}/" + (f"?{query}" if query else ""))
 
-    downloads = settings.data_dir / "ui-downloads"
-    return gr.mount_gradio_app(
+    gr.mount_gradio_app(
         app,
         demo,
         path=UI_PATH,
         theme=THEME,
         css=CSS,
-        allowed_paths=[str(downloads)],
+        allowed_paths=[str(policy.downloads_dir)],
+        blocked_paths=policy.blocked_paths(settings.data_dir),
         max_file_size=settings.max_upload_bytes,
         ssr_mode=False,
         # Gradio's own API page and run history would compete with our /docs and tasks;
@@ -344,3 +399,28 @@ def mount_ui(app: FastAPI, settings: Settings) -> FastAPI:
         footer_links=["settings"],
         run_history=False,
     )
+    mount = next(r for r in reversed(app.routes) if isinstance(r, Mount) and r.path == UI_PATH)
+    # Uploads land in our cache, not in the process-wide GRADIO_TEMP_DIR (or /tmp/gradio).
+    mount.app.uploaded_file_dir = str(policy.cache_dir)  # type: ignore[union-attr]
+    mount.app = FileGate(mount.app, policy)
+    # What launch() would set: heartbeats on the page's event streams, and no promotion of
+    # named SVG files to static paths (Gradio does that only for apps not yet running).
+    demo.is_running = True
+    _clear_cache_around(app, policy)
+    return app
+
+
+def _clear_cache_around(app: FastAPI, policy: FilePolicy) -> None:
+    """Empty the page's cache when the app starts and when it stops (after a crash too)."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
+        await anyio.to_thread.run_sync(policy.clear_cache)
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            await anyio.to_thread.run_sync(policy.clear_cache)
+
+    app.router.lifespan_context = lifespan

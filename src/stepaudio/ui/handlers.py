@@ -4,12 +4,15 @@ Short recordings run in-process through the pipeline so each window's text can b
 as it finishes; long ones are submitted to the service's own task API (``/api/task``)
 through an in-process ASGI client, so the UI gets exactly what API clients get (durable
 tasks, the same validation and keys) without knowing its own URL.
+
+The page has no key of its own: each handler passes on the key the visitor's browser
+presented (the login cookie), so a task started on the page belongs to that key's owner,
+exactly as if it came through the API with the same key.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import math
 import time
 import uuid
@@ -23,7 +26,9 @@ import anyio
 import httpx
 from fastapi import FastAPI
 from pydantic import ValidationError
+from starlette.requests import cookie_parser
 
+from stepaudio.api.auth import owner_of, presented_key
 from stepaudio.api.services import Services
 from stepaudio.audio.probe import verify_tail
 from stepaudio.engines.base import ModelOutput
@@ -101,9 +106,30 @@ def progress_html(text: str, done: int = 0, total: int = 0, state: str = "runnin
     )
 
 
-def key_ok(services: Services, key: str | None) -> bool:
-    keys = services.settings.api_keys
-    return not keys or any(hmac.compare_digest(key or "", k) for k in keys)
+@dataclass(frozen=True)
+class Visitor:
+    """Who is using the page: the key their browser presented and whose it is."""
+
+    key: str | None
+    owner: str | None
+    """The identity the API gives that key (None: not a valid key)."""
+
+
+def visitor(services: Services, request: Any) -> Visitor:
+    """The visitor of a Gradio event (``gr.Request``), from the headers and the cookie.
+
+    The guard has already refused requests without a valid key; this is the same check
+    again, for the identity (and in case the page is served without the guard)."""
+    raw = getattr(request, "request", None)  # the underlying Starlette request
+    if raw is not None:
+        key = presented_key(raw.headers, raw.cookies)
+    elif request is not None:
+        # Gradio rebuilt the request from a dict (no Starlette object at hand).
+        headers = {str(k).lower(): str(v) for k, v in dict(request.headers or {}).items()}
+        key = presented_key(headers, cookie_parser(headers.get("cookie", "")))
+    else:
+        key = None
+    return Visitor(key, owner_of(services.settings.api_keys, key))
 
 
 def build_params(

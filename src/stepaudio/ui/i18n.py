@@ -35,7 +35,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "thinking": "Let the model think before answering",
         "segment": "Window length in seconds (0 = automatic)",
         "as_task": "Run in the background as a task (automatic for long recordings)",
-        "api_key": "API key",
         "run": "Run",
         "progress": "Progress",
         "answer": "Answer",
@@ -77,6 +76,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "st_none": "none (embedded CPU engine)",
         "st_healthy": "healthy",
         "st_down": "down",
+        # The login page (shown only when the service has API keys).
+        "login_title": "Step-Audio: log in",
+        "login_intro": "This service needs an API key. Enter yours to use the page; "
+        "it is kept in this browser until you log out.",
+        "login_key": "API key",
+        "login_submit": "Log in",
+        "login_wrong": "That key is not valid. Check it and try again.",
+        "login_cross_site": "This login did not come from this site's own form.",
+        "logout": "Log out",
     },
     "zh": {
         "title": "Step-Audio：转写、摘要、翻译、问答",
@@ -102,7 +110,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "thinking": "回答前先让模型思考",
         "segment": "分段时长（秒，0 为自动）",
         "as_task": "作为后台任务运行（长音频自动启用）",
-        "api_key": "API 密钥",
         "run": "运行",
         "progress": "进度",
         "answer": "回答",
@@ -142,6 +149,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "st_none": "无（内置 CPU 引擎）",
         "st_healthy": "正常",
         "st_down": "不可用",
+        "login_title": "Step-Audio：登录",
+        "login_intro": "本服务需要 API 密钥。输入密钥后即可使用页面；"
+        "密钥保存在此浏览器中，直到退出登录。",
+        "login_key": "API 密钥",
+        "login_submit": "登录",
+        "login_wrong": "密钥无效，请检查后重试。",
+        "login_cross_site": "此登录请求并非来自本站的登录表单。",
+        "logout": "退出登录",
     },
 }
 

@@ -1,0 +1,167 @@
+"""The web page's login: a key typed once, kept in an HttpOnly cookie the guard accepts.
+
+``GET /login`` shows a plain form (no scripts, no outside assets); ``POST /login`` checks
+the key as the API does (``owner_of``) and, if it is one of ``api_keys``, sets the
+``stepaudio_key`` cookie (HttpOnly: the page's scripts never see it; SameSite=Strict:
+another site's pages cannot make the browser send it; Secure over https) and goes on to
+``next``. ``GET /logout`` forgets it. With no keys configured there is nothing to log in
+to: both lead straight to the page.
+
+A cross-site POST to ``/login`` (another site logging the visitor in under the
+attacker's key, whose tasks the attacker could then read) is refused by its ``Origin`` /
+``Sec-Fetch-Site``, which browsers set on every form post.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from stepaudio.api.auth import KEY_COOKIE, owner_of
+from stepaudio.config import Settings
+from stepaudio.ui.i18n import LANGUAGES, pick_language, t
+
+HOME = "/ui/"
+# The form is ours and self-contained: nothing else may run, load, frame it or be posted to.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+STYLE = """
+body { font: 16px/1.5 system-ui, "Segoe UI", "Noto Sans CJK SC", sans-serif;
+       margin: 0; min-height: 100vh; display: grid; place-items: center; background: #f6f7fb; }
+main { background: #fff; padding: 2em; border-radius: .75em; width: min(24em, 90vw);
+       box-shadow: 0 1px 4px rgba(0,0,0,.12); }
+h1 { font-size: 1.3em; margin-top: 0; }
+label { display: block; font-weight: 600; margin-bottom: .25em; }
+input[type=password] { width: 100%; box-sizing: border-box; padding: .5em; font: inherit; }
+button { margin-top: 1em; padding: .5em 1.5em; font: inherit; cursor: pointer; }
+[role=alert] { color: #b91c1c; }
+nav { margin-top: 1em; font-size: .9em; }
+"""
+
+
+def safe_next(target: str | None) -> str:
+    """``target`` if it is a path on this site, else the page: never another site.
+
+    ``//host`` and ``/\\host`` are read by browsers as another host; a scheme or a host
+    in the value (or control characters, which browsers strip) is refused too."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return HOME
+    if any(ord(c) < 0x20 or c in "\\\x7f" for c in target):
+        return HOME
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return HOME
+    return target
+
+
+def _same_site(request: Request) -> bool:
+    """Whether a form post came from this site (browsers say so in these headers)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        # No Origin: not a browser's cross-site form post (they always send one); "null"
+        # comes from sandboxed or privacy-sensitive contexts: refuse those.
+        return origin is None
+    host = request.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+def login_page(lang: str, next_path: str, message: str = "") -> str:
+    """The form, in ``lang``, with an optional error ``message`` announced to readers."""
+    other = "zh" if lang == "en" else "en"
+    alert = f'<p role="alert" id="login-error">{escape(message)}</p>' if message else ""
+    described = ' aria-describedby="login-error" aria-invalid="true"' if message else ""
+    switch = f"/login?lang={other}&next={escape(next_path, quote=True)}"
+    return f"""<!doctype html>
+<html lang="{"zh-CN" if lang == "zh" else "en"}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(t(lang, "login_title"))}</title><style>{STYLE}</style></head>
+<body><main>
+<h1>{escape(t(lang, "login_title"))}</h1>
+<p>{escape(t(lang, "login_intro"))}</p>
+{alert}
+<form method="post" action="/login">
+<input type="hidden" name="next" value="{escape(next_path, quote=True)}">
+<input type="hidden" name="lang" value="{lang}">
+<label for="key">{escape(t(lang, "login_key"))}</label>
+<input id="key" name="key" type="password" required autofocus
+ autocomplete="current-password"{described}>
+<button type="submit">{escape(t(lang, "login_submit"))}</button>
+</form>
+<nav><a href="{switch}" lang="{other}">{escape(LANGUAGES[other])}</a></nav>
+</main></body></html>"""
+
+
+def _page(lang: str, next_path: str, message: str = "", status: int = 200) -> HTMLResponse:
+    return HTMLResponse(login_page(lang, next_path, message), status, headers=PAGE_HEADERS)
+
+
+def login_router(settings: Settings) -> APIRouter:
+    """``/login`` and ``/logout`` for the keys in ``settings``."""
+    router = APIRouter(include_in_schema=False)
+
+    def language(request: Request, asked: str | None) -> str:
+        return pick_language(request.headers.get("accept-language"), asked)
+
+    @router.get("/login", response_model=None)
+    async def show(request: Request, next: str | None = None, lang: str | None = None) -> Response:
+        target = safe_next(next)
+        if not settings.api_keys:
+            return RedirectResponse(target, status_code=303)
+        return _page(language(request, lang), target)
+
+    @router.post("/login", response_model=None)
+    async def log_in(
+        request: Request,
+        key: Annotated[str, Form(max_length=4096)] = "",
+        next: Annotated[str, Form(max_length=4096)] = HOME,
+        lang: Annotated[str | None, Form(max_length=8)] = None,
+    ) -> Response:
+        target = safe_next(next)
+        chosen = language(request, lang)
+        if not settings.api_keys:
+            return RedirectResponse(target, status_code=303)
+        if not _same_site(request):
+            return _page(chosen, target, t(chosen, "login_cross_site"), 403)
+        key = key.strip()
+        if owner_of(settings.api_keys, key) is None:
+            return _page(chosen, target, t(chosen, "login_wrong"), 401)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            KEY_COOKIE,
+            key,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    @router.get("/logout", response_model=None)
+    async def log_out(request: Request) -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(
+            KEY_COOKIE,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    return router
