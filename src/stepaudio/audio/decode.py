@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from stepaudio.audio.limits import DurationCap
 from stepaudio.audio.probe import audio_stream, open_container
 from stepaudio.errors import InvalidAudio
 
@@ -69,22 +70,35 @@ def _resampled(frames: Iterable[av.AudioFrame], rate: int) -> Iterator[np.ndarra
         yield out.to_ndarray().reshape(-1)
 
 
-def iter_pcm(path: Path, rate: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
-    """Chunks of 16-bit mono samples at ``rate``, in order, for the whole file."""
+def iter_pcm(
+    path: Path, rate: int = SAMPLE_RATE, cap: DurationCap | None = None
+) -> Iterator[np.ndarray]:
+    """Chunks of 16-bit mono samples at ``rate``, in order, for the whole file.
+
+    With ``cap``, decoding stops (``PayloadTooLarge``) as soon as the samples decoded so
+    far pass its bounds: about two seconds past them at most, whatever the header said.
+    """
+    decoded = 0
     with open_container(path) as container:
         try:
-            yield from _resampled(_batched(_frames(container)), rate)
+            for chunk in _resampled(_batched(_frames(container)), rate):
+                decoded += chunk.size
+                if cap is not None:
+                    cap.check(decoded / rate)
+                yield chunk
         except av.error.FFmpegError as exc:
             raise InvalidAudio(f"The audio could not be decoded: {exc}", param="audio") from exc
 
 
-def decode_to_file(path: Path, out_path: Path, rate: int = SAMPLE_RATE) -> int:
+def decode_to_file(
+    path: Path, out_path: Path, rate: int = SAMPLE_RATE, cap: DurationCap | None = None
+) -> int:
     """Decode ``path`` into raw little-endian int16 samples at ``out_path``; return the count."""
     total = 0
     pending: list[bytes] = []
     pending_bytes = 0
     with open(out_path, "wb") as out:
-        for chunk in iter_pcm(path, rate):
+        for chunk in iter_pcm(path, rate, cap):
             data = chunk.astype("<i2", copy=False).tobytes()
             pending.append(data)
             pending_bytes += len(data)
@@ -113,13 +127,20 @@ class DecodedAudio:
         )
 
     @classmethod
-    def from_file(cls, source: Path, tmp_dir: Path, rate: int = SAMPLE_RATE) -> DecodedAudio:
+    def from_file(
+        cls,
+        source: Path,
+        tmp_dir: Path,
+        rate: int = SAMPLE_RATE,
+        cap: DurationCap | None = None,
+    ) -> DecodedAudio:
+        """Decode ``source`` once; with ``cap``, stop (and remove the file) past its bounds."""
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="pcm-", suffix=".s16", dir=tmp_dir)
         os.close(fd)
         raw = Path(name)
         try:
-            n = decode_to_file(source, raw, rate)
+            n = decode_to_file(source, raw, rate, cap)
         except BaseException:
             raw.unlink(missing_ok=True)
             raise

@@ -13,7 +13,8 @@ from stepaudio.errors import InvalidAudio
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What the container says about a recording."""
+    """What the container says about a recording (``duration`` as counted, once
+    ``measure.inspect`` has looked: then ``header_duration`` is what the header claimed)."""
 
     format: str
     codec: str
@@ -24,6 +25,8 @@ class AudioInfo:
     size_bytes: int
     sample_width: int = 2
     """Bytes per sample after our decode (16-bit); the seed reported the same."""
+    header_duration: float | None = None
+    """The duration the container's metadata claims, when ``duration`` was counted."""
 
     @property
     def frame_count(self) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class Mode(StrEnum):
@@ -27,6 +29,43 @@ class Mode(StrEnum):
 
 DEFAULT_QUESTION = "What is the main content of this audio?"
 
+MAX_TEXT_CHARS = 2000
+"""Longest ``question`` or ``instruction``: a question, not a document to smuggle in."""
+MAX_LANG_CHARS = 40
+MAX_LANG_WORDS = 5
+_LANG_PUNCT = frozenset(" -_()")
+
+
+def _printable(text: str) -> str:
+    """Drop control characters but newline and tab: they reach prompts verbatim, where a
+    NUL or an escape sequence has no business (and \r\n becomes \n)."""
+    return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
+
+
+def _language_name(value: str) -> str:
+    """A language name or code (``English``, ``中文``, ``pt-BR``, ``Chinese (Traditional)``),
+    nothing else: it is put into prompts ("translate it to {lang}"), so newlines, control
+    characters, punctuation and sentences ("English. Ignore previous instructions") are
+    refused instead of being passed to the model."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must name a language")
+    if len(value) > MAX_LANG_CHARS:
+        raise ValueError(f"must be a language name of at most {MAX_LANG_CHARS} characters")
+    for c in value:
+        if c not in _LANG_PUNCT and unicodedata.category(c)[0] not in "LMN":
+            raise ValueError(
+                "must be a language name or code: letters, digits, spaces, hyphens and "
+                f"parentheses only (found {c!r})"
+            )
+    if len(value.split()) > MAX_LANG_WORDS:
+        raise ValueError(f"must be a language name of at most {MAX_LANG_WORDS} words")
+    return value
+
+
+PromptText = Annotated[str, AfterValidator(_printable)]
+LanguageName = Annotated[str, AfterValidator(_language_name)]
+
 
 class ProcessParams(BaseModel):
     """What a caller may set for one request; defaults are the seed's."""
@@ -35,12 +74,14 @@ class ProcessParams(BaseModel):
 
     mode: Mode = Mode.S2T
     """One of s2t, asr, understand, translate, summarize."""
-    instruction: str | None = Field(None, max_length=4000)
-    """Extra instruction (s2t, summarize)."""
-    question: str = Field(DEFAULT_QUESTION, min_length=1, max_length=4000)
-    """The question (understand)."""
-    target_lang: str = Field("Chinese", min_length=1, max_length=64)
-    """Target language (translate)."""
+    instruction: PromptText | None = Field(None, max_length=MAX_TEXT_CHARS)
+    """Extra instruction (s2t, summarize); control characters but newline and tab are
+    dropped."""
+    question: PromptText = Field(DEFAULT_QUESTION, min_length=1, max_length=MAX_TEXT_CHARS)
+    """The question (understand); control characters but newline and tab are dropped."""
+    target_lang: LanguageName = Field("Chinese", min_length=1, max_length=MAX_LANG_CHARS)
+    """Target language (translate): a language name or code (letters, digits, spaces,
+    hyphens, parentheses)."""
     language: str | None = Field(None, max_length=16)
     """Spoken language code (``en``, ``zh``…); None: detected."""
     max_tokens: int = Field(2048, ge=1, le=65536)
@@ -53,10 +94,11 @@ class ProcessParams(BaseModel):
     """Repetition penalty."""
     thinking: bool = True
     """Let Step-Audio reason before answering (off: the empty-reasoning prefill)."""
-    segment_duration: float | None = Field(None, ge=5, le=86400)
-    """Window length in seconds, overriding the planner (the seed's --segment-duration)."""
+    segment_duration: float | None = Field(None, ge=5, le=86400, allow_inf_nan=False)
+    """Window length in seconds, overriding the planner (the seed's --segment-duration);
+    longer than the engine's largest window is clamped to it."""
     parallel: int | None = Field(None, ge=1, le=64)
-    """Windows processed at once, at most."""
+    """Windows processed at once, at most (the engine's slots bound it too)."""
 
     def effective_temperature(self) -> float:
         if self.temperature is not None:

@@ -14,8 +14,9 @@ from typing import Protocol
 
 import anyio
 
-from stepaudio.audio import SAMPLE_RATE, DecodedAudio, probe
+from stepaudio.audio import SAMPLE_RATE, DecodedAudio, DurationCap, inspect, probe
 from stepaudio.audio.cut import Span, plan_cuts
+from stepaudio.audio.measure import check_complete
 from stepaudio.audio.probe import AudioInfo
 from stepaudio.config import Settings
 from stepaudio.engines.base import Engine, ModelOutput, Usage, WindowJob
@@ -26,7 +27,6 @@ from stepaudio.errors import (
     ContextLengthExceeded,
     InvalidAudio,
     OutputTruncated,
-    PayloadTooLarge,
     StepAudioError,
 )
 from stepaudio.pipeline.merge import merge
@@ -75,14 +75,7 @@ def check_decoded(info: AudioInfo, decoded: DecodedAudio) -> None:
     """Refuse audio that decodes to nothing or to far less than its header promises."""
     if decoded.n_samples < SAMPLE_RATE // 100:
         raise InvalidAudio("The file holds no decodable audio.", param="audio")
-    missing = info.duration - decoded.duration
-    if missing > max(2.0, 0.1 * info.duration):
-        raise InvalidAudio(
-            f"The file is truncated: its header promises {info.duration:.1f} s "
-            f"but only {decoded.duration:.1f} s can be decoded.",
-            param="audio",
-            code="truncated_audio",
-        )
+    check_complete(info.duration, decoded.duration)
 
 
 def retryable(exc: StepAudioError) -> bool:
@@ -119,16 +112,22 @@ class Pipeline:
         return self.settings.data_dir / "tmp"
 
     async def probe(self, source: Path) -> AudioInfo:
+        """What the recording is, its duration counted within the limits (not the header's).
+
+        For callers that do not decode now (audio info, task submission, the web page):
+        over-long, lying, truncated and undecodable files are refused here, cheaply."""
+        return await anyio.to_thread.run_sync(inspect, source, self.settings.max_audio_seconds)
+
+    async def decode(self, source: Path) -> tuple[AudioInfo, DecodedAudio]:
+        """The header, then the samples, decoded once and never past the limits."""
         info = await anyio.to_thread.run_sync(probe, source)
-        limit = self.settings.max_audio_seconds
-        if limit is not None and info.duration > limit:
-            raise PayloadTooLarge(
-                f"The audio lasts {info.duration:.0f} s; "
-                f"this service accepts at most {limit:.0f} s.",
-                param="audio",
-                code="audio_too_long",
-            )
-        return info
+        cap = DurationCap(self.settings.max_audio_seconds, info.duration)
+        # An honest header over the limit is refused before any decoding.
+        cap.check_header()
+        decoded = await anyio.to_thread.run_sync(
+            lambda: DecodedAudio.from_file(source, self.tmp_dir, cap=cap)
+        )
+        return info, decoded
 
     def window_limit(self, params: ProcessParams) -> int:
         """Windows of one request that may run at once."""
@@ -136,9 +135,12 @@ class Pipeline:
 
     def plan(self, decoded: DecodedAudio, params: ProcessParams) -> list[Span]:
         mode = window_mode(params.mode, self.engine)
-        if params.segment_duration:
-            return plan_cuts(decoded.samples, decoded.rate, params.segment_duration)
         max_len = self.engine.max_window_seconds(mode, params)
+        if params.segment_duration:
+            # Clamped, not refused: the seed's clients pass long values (1800) meaning "as
+            # large as you can"; a window past the engine's largest would only cost memory
+            # (Whisper's features of a 20-minute window: ~1 GB) or overflow the context.
+            return plan_cuts(decoded.samples, decoded.rate, min(params.segment_duration, max_len))
         if mode.verbatim:
             # Verbatim windows may be shorter at no loss: fill whole waves of the slots.
             slots = min(self.window_limit(params), self.engine.capacity())
@@ -154,8 +156,7 @@ class Pipeline:
         store: WindowStore | None = None,
     ) -> ProcessResult:
         started = time.perf_counter()
-        info = await self.probe(source)
-        decoded = await anyio.to_thread.run_sync(DecodedAudio.from_file, source, self.tmp_dir)
+        info, decoded = await self.decode(source)
         with decoded:
             check_decoded(info, decoded)
             spans = await anyio.to_thread.run_sync(self.plan, decoded, params)
