@@ -58,8 +58,10 @@ class Settings(BaseSettings):
     # -- limits -----------------------------------------------------------------------
     max_upload_mb: float = Field(2048, gt=0)
     """Largest upload accepted, in MiB; larger ones get 413 before the body is read."""
-    max_audio_seconds: float | None = Field(None, gt=0)
-    """Longest audio accepted, in seconds (413 beyond). None: no limit."""
+    max_audio_seconds: float | None = Field(21600, gt=0)
+    """Longest audio accepted, in seconds (413 beyond), counted as it is decoded, never
+    taken from the file's header; a file that decodes to far more than its header claims
+    (1.5 × + 30 s) is also refused. None: no limit."""
     max_pending_requests: int = Field(64, ge=1)
     """Synchronous requests uploading, waiting or running at once; more get 429 before
     their body is read."""
