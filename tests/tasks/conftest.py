@@ -171,6 +171,7 @@ def service_env(tmp_path: Path, whisper_dir: str) -> dict[str, str]:
         STEPAUDIO_TASK_POLL_S="0.2",
         STEPAUDIO_TASK_RETRY_BACKOFF_S="0",
         STEPAUDIO_WEBHOOK_BACKOFF_S="0.2",
+        STEPAUDIO_WEBHOOK_ALLOW_HOSTS='["127.0.0.1"]',  # the receivers run on loopback
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -16,6 +16,7 @@ from stepaudio.audio.cut import Span
 from stepaudio.engines.base import ModelOutput, Segment, Usage
 from stepaudio.errors import NotFound
 from stepaudio.tasks.models import Task, TaskWindow, Upload, UploadChunk
+from stepaudio.tasks.outbox import WebhookQueue
 from stepaudio.tasks.store import LeaseLost, TaskStore, migrate
 
 PARAMS = {"mode": "asr", "temperature": 0.3, "top_p": 0.5}
@@ -234,20 +235,27 @@ def test_retention_removes_old_finished_tasks_and_unused_uploads(make_store, tmp
 
 
 def test_a_webhook_is_handed_to_one_worker_at_a_time(make_store, tmp_path: Path):
-    store = make_store()
+    store = make_store(webhook_retries=1, webhook_backoff_s=0)
+    queue = WebhookQueue(store)
     task_id = new_task(store, tmp_path, webhook_url="http://127.0.0.1:9/hook")
-    assert store.claim_webhook(60) is None  # not finished yet
+    assert queue.claim(5) == []  # not finished yet
     claim = store.claim("w")
     store.complete(claim, {"answer": "x"})
-    job = store.claim_webhook(60)
-    assert job is not None and job.task_id == task_id
+    [job] = queue.claim(5)
+    assert job.task_id == task_id and job.attempt == 1 and job.event == "task.completed"
     assert job.payload["status"] == "completed" and job.payload["result"] == {"answer": "x"}
-    assert store.claim_webhook(60) is None
-    store.webhook_done(task_id, True)
-    assert store.get(task_id)["webhook"] == {"url": "http://127.0.0.1:9/hook", "state": "delivered"}
+    assert queue.claim(5) == []  # held by that try
+    # A failed try is due again after its backoff (here none); the last one fails for good.
+    assert queue.record(job, False) == "pending"
+    [again] = queue.claim(5)
+    assert again.attempt == 2 and again.payload["event_id"] == job.payload["event_id"]
+    assert queue.record(job, True) is None  # a stale try's word counts for nothing
+    assert store.get(task_id)["webhook"]["state"] == "pending"
+    assert queue.record(again, False) == "failed"
+    assert store.get(task_id)["webhook"] == {"url": "http://127.0.0.1:9/hook", "state": "failed"}
     no_hook = new_task(store, tmp_path, content=b"other")
     store.complete(store.claim("w"), {})
-    assert store.get(no_hook)["webhook"] is None and store.claim_webhook(60) is None
+    assert store.get(no_hook)["webhook"] is None and queue.claim(5) == []
 
 
 def test_concurrent_workers_complete_each_task_exactly_once(make_store, tmp_path: Path):

@@ -36,6 +36,7 @@ def task_settings(data_dir: Path, **overrides: Any) -> Settings:
         "task_retry_backoff_s": 0,
         "webhook_backoff_s": 0.2,
         "webhook_timeout_s": 5,
+        "webhook_allow_hosts": ["127.0.0.1"],  # the test receivers run on loopback
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

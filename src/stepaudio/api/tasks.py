@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
-from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from stepaudio.api.auth import caller
 from stepaudio.api.forms import process_params
@@ -16,9 +17,32 @@ from stepaudio.api.uploads import save_upload
 from stepaudio.errors import BackendUnavailable, InvalidParameter
 from stepaudio.pipeline.params import ProcessParams
 from stepaudio.tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, PROCESSING
+from stepaudio.tasks.outbound import check_url_async
+from stepaudio.tasks.outbox import master_secret, owner_secret
 from stepaudio.tasks.store import TaskStore
 
-router = APIRouter(tags=["tasks"])
+
+class QuotaFirstRoute(APIRoute):
+    """``POST /api/task`` checks the key's pending-task quota before its body is read: a
+    key at its quota gets 429 without uploading anything (FastAPI reads a form before any
+    dependency runs, hence a route class)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if "POST" not in self.methods or self.path != "/api/task":
+            return handler
+
+        async def quota_first(request: Request) -> Response:
+            store = request.app.state.services.tasks
+            if store is not None:
+                who = caller(request)
+                await anyio.to_thread.run_sync(store.check_pending_quota, who)
+            return await handler(request)
+
+        return quota_first
+
+
+router = APIRouter(tags=["tasks"], route_class=QuotaFirstRoute)
 
 STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED)
 
@@ -29,12 +53,12 @@ def task_store(services: Services = Depends(get_services)) -> TaskStore:
     return services.tasks
 
 
-def checked_webhook(url: str | None) -> str | None:
+async def checked_webhook(url: str | None, allow_hosts: list[str]) -> str | None:
+    """The URL if it may be called (resolved now: public addresses only, unless its host
+    is allowed); checked again at each delivery."""
     if not url:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2048:
-        raise InvalidParameter("webhook_url must be an http(s) URL.", param="webhook_url")
+    await check_url_async(url, allow_hosts)
     return url
 
 
@@ -42,7 +66,11 @@ def checked_webhook(url: str | None) -> str | None:
 async def create_task(
     audio: UploadFile = File(..., description="The recording (any common audio format)"),
     params: ProcessParams = Depends(process_params),
-    webhook_url: str | None = Form(None, description="Called once (POST, JSON) when done"),
+    webhook_url: str | None = Form(
+        None,
+        description="Called (POST, JSON, signed) when the task completes, fails or is "
+        "cancelled; public addresses only",
+    ),
     idempotency_key: str | None = Header(
         None, alias="Idempotency-Key", max_length=255, description="Same key: same task"
     ),
@@ -52,7 +80,7 @@ async def create_task(
 ) -> JSONResponse:
     """Queue a recording; answers 202 once the task and its upload are stored."""
     settings = services.settings
-    webhook_url = checked_webhook(webhook_url)
+    webhook_url = await checked_webhook(webhook_url, settings.webhook_allow_hosts)
     up = await save_upload(audio, settings.data_dir / "uploads", settings.max_upload_bytes)
     try:
         # Undecodable or over-long audio is refused now, not found out by a worker later.
@@ -110,3 +138,12 @@ async def list_tasks(
         lambda: store.list(who, status=status, limit=limit, offset=offset)
     )
     return {"tasks": tasks, "count": len(tasks), "limit": limit, "offset": offset}
+
+
+@router.get("/api/webhook/secret")
+async def webhook_secret(
+    store: TaskStore = Depends(task_store), who: str = Depends(caller)
+) -> dict[str, str]:
+    """The secret this key's webhook deliveries are signed with (HMAC-SHA256)."""
+    master = await anyio.to_thread.run_sync(master_secret, store)
+    return {"secret": owner_secret(master, who), "algorithm": "HMAC-SHA256"}

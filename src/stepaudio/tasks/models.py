@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -50,7 +51,12 @@ class Upload(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     used_at: Mapped[datetime] = mapped_column(DateTime)
-    """Last time a task was created on it: retention never removes a freshly reused one."""
+    """Last time a task was created on it, or a writer stored one of its chunks: retention
+    never removes a freshly reused one, and an unstored upload untouched for a lease is
+    the leftover of a writer that died."""
+    stored: Mapped[bool] = mapped_column(Boolean, default=True)
+    """All chunks are written. Uploads are written a few chunks per transaction (readers
+    and heartbeats are not held up by a large one); tasks are only created on stored ones."""
 
 
 class UploadChunk(Base):
@@ -71,6 +77,7 @@ class Task(Base):
         Index("ix_tasks_owner_created_at", "owner", "created_at"),
         Index("ix_tasks_webhook_state", "webhook_state"),
         Index("ix_tasks_upload_sha256", "upload_sha256"),
+        Index("ix_tasks_owner_status", "owner", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -80,6 +87,9 @@ class Task(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     upload_sha256: Mapped[str] = mapped_column(String(64), ForeignKey("uploads.sha256"))
     filename: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    """Fingerprint of what was asked (params, upload, webhook): an ``Idempotency-Key``
+    replayed with another request is a conflict, not the old task."""
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int | None] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -119,3 +129,13 @@ class TaskWindow(Base):
     computations: Mapped[int] = mapped_column(Integer, default=1)
     """How many times it was computed: more than 1 means work was redone."""
     computed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ServiceSecret(Base):
+    """Secrets the service generates once and every process sharing the database uses
+    (the webhook signing master when no ``webhook_secret`` is set)."""
+
+    __tablename__ = "service_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))

@@ -1,6 +1,10 @@
 """The durable task store: SQLite in the data directory by default, PostgreSQL for several
 replicas. Every method is blocking and short; async callers run them in worker threads.
 
+Transactions that write take SQLite's write lock at once (``BEGIN IMMEDIATE``); plain
+reads are deferred transactions, which in WAL mode never wait for a writer. A database
+that stays busy (or is away) surfaces as ``StoreUnavailable``: 503 with ``Retry-After``.
+
 Claims are leases: a claim gets a fresh ``lease_token`` and a ``lease_until``; every write a
 worker makes afterwards (heartbeat, progress, window, result) is a conditional UPDATE on
 that token, so a worker that lost its lease (it stalled, or the task was cancelled or taken
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -34,15 +39,16 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import update as sql_update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from stepaudio.audio.cut import Span
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput, Segment, Usage
-from stepaudio.errors import NotFound, StepAudioError
+from stepaudio.errors import Conflict, NotFound, StepAudioError, StoreUnavailable
+from stepaudio.tasks import quotas, uploads
 from stepaudio.tasks.models import (
     CANCELLED,
-    CHUNK_BYTES,
     COMPLETED,
     FAILED,
     FINISHED,
@@ -54,6 +60,7 @@ from stepaudio.tasks.models import (
     UploadChunk,
     utcnow,
 )
+from stepaudio.tasks.scratch import clean_scratch
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant: serializes concurrent migrations of replicas starting together.
@@ -74,13 +81,6 @@ class Claim:
     filename: str
 
 
-@dataclass(frozen=True)
-class WebhookJob:
-    task_id: str
-    url: str
-    payload: dict[str, Any]
-
-
 def database_url(settings: Settings) -> str:
     url = settings.database_url or f"sqlite:///{settings.data_dir / 'tasks.db'}"
     # psycopg 3 is the driver we ship; plain postgresql:// would mean psycopg2.
@@ -90,24 +90,37 @@ def database_url(settings: Settings) -> str:
     return url
 
 
-def build_engine(url: str) -> Engine:
+WRITE = "stepaudio_write"
+"""Execution option marking a connection whose transactions write."""
+JOURNAL_SIZE_LIMIT = 64 << 20
+"""Bytes SQLite's WAL file is cut back to after a checkpoint (a large upload grows it)."""
+
+
+def build_engine(url: str, busy_timeout_s: float = 30) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         # Several processes share the file: WAL lets readers run beside the writer.
         dbapi_conn.isolation_level = None
         dbapi_conn.execute("PRAGMA journal_mode=WAL")
-        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+        dbapi_conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        dbapi_conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         dbapi_conn.execute("PRAGMA foreign_keys=ON")
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        # Take the write lock up front: a deferred transaction that reads and then writes
-        # fails at once with "database is locked" when another process wrote in between.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(WRITE, True):
+            # Take the write lock up front: a deferred transaction that reads and then
+            # writes fails at once with "database is locked" when another process wrote
+            # in between.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            # A plain read: deferred, so in WAL mode it neither waits for nor blocks the
+            # writer.
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 
@@ -215,21 +228,37 @@ class TaskStore:
 
     @classmethod
     def open(cls, settings: Settings) -> TaskStore:
-        """Connect to the configured database and migrate it."""
+        """Connect to the configured database, migrate it, and drop what a crash left
+        behind (half-written uploads, stale scratch files)."""
         url = database_url(settings)
         if url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = build_engine(url)
+        engine = build_engine(url, settings.task_db_busy_timeout_s)
         migrate(engine)
-        return cls(engine, settings)
+        store = cls(engine, settings)
+        store.remove_leftovers()
+        return store
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+    def _tx(self, *, write: bool = True) -> Iterator[Connection]:
+        """One transaction; the database's own busy/away errors become ``StoreUnavailable``
+        (the boundary of our error tree)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{WRITE: write})
+                with conn.begin():
+                    yield conn
+        except (OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(
+                "The task database is busy or unavailable; retry shortly.",
+                code="store_busy",
+            ) from exc
+
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        return self._tx(write=False)
 
     # -- the API's side -----------------------------------------------------------------
 
@@ -245,61 +274,78 @@ class TaskStore:
         idempotency_key: str | None = None,
         webhook_url: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Store the upload (once per content) and a pending task, in one transaction.
-        Returns the task's view and whether it is new (False: the idempotency key's task)."""
+        """Store the upload (once per content, in short transactions) and then a pending
+        task. Returns the task's view and whether it is new (False: the idempotency key's
+        task, when it was asked for the same thing; else ``Conflict``). Quotas are checked
+        before a byte is stored and again in the task's transaction."""
+        fingerprint = request_hash(params, sha256, webhook_url)
+        with self._read() as conn:
+            replay = self._replay(conn, owner, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay, False
+            quotas.check(conn, self.settings, owner, sha256, size)
         for retry in range(3):
+            uploads.write(self, upload, sha256, size)
             try:
                 return self._create(
-                    owner, params, upload, sha256, size, filename, idempotency_key, webhook_url
+                    owner, params, sha256, size, filename, idempotency_key, webhook_url, fingerprint
                 )
             except IntegrityError:
-                # A concurrent request stored the same key or the same upload first (or
-                # retention removed the upload meanwhile): looking again settles it.
+                # A concurrent request stored the same key first, or retention removed
+                # the upload meanwhile: looking again settles it.
                 if retry == 2:
                     raise
+            except BaseException:
+                with contextlib.suppress(StepAudioError):
+                    uploads.remove_orphans(self, sha256)  # refused: keep none of its bytes
+                raise
         raise AssertionError("unreachable")
+
+    def _replay(
+        self, conn: Connection, owner: str, key: str | None, fingerprint: str
+    ) -> dict[str, Any] | None:
+        if key is None:
+            return None
+        existing = conn.execute(
+            select(Task).where(Task.owner == owner, Task.idempotency_key == key)
+        ).first()
+        if existing is None:
+            return None
+        if existing.request_hash not in (None, fingerprint):
+            raise Conflict(
+                "This Idempotency-Key was already used for a different request (other "
+                "parameters or another file); use a new key.",
+                param="Idempotency-Key",
+                code="idempotency_key_reused",
+            )
+        return task_view(existing)
 
     def _create(
         self,
         owner: str,
         params: dict[str, Any],
-        upload: Path,
         sha256: str,
         size: int,
         filename: str,
         idempotency_key: str | None,
         webhook_url: str | None,
+        fingerprint: str,
     ) -> tuple[dict[str, Any], bool]:
         now = utcnow()
         with self._tx() as conn:
-            if idempotency_key is not None:
-                existing = conn.execute(
-                    select(Task).where(Task.owner == owner, Task.idempotency_key == idempotency_key)
-                ).first()
-                if existing is not None:
-                    return task_view(existing), False
-            touched = conn.execute(
-                sql_update(Upload).where(Upload.sha256 == sha256).values(used_at=now)
-            ).rowcount
-            if not touched:
-                conn.execute(
-                    Upload.__table__.insert().values(sha256=sha256, size=size, used_at=now)
-                )
-                with open(upload, "rb") as f:
-                    seq = 0
-                    while chunk := f.read(CHUNK_BYTES):
-                        conn.execute(
-                            UploadChunk.__table__.insert().values(
-                                sha256=sha256, seq=seq, data=chunk
-                            )
-                        )
-                        seq += 1
+            replay = self._replay(conn, owner, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay, False
+            quotas.check(conn, self.settings, owner, sha256, size)
+            if not uploads.mark_stored(conn, sha256, size, now):
+                raise IntegrityError("upload incomplete", None, Exception("chunks missing"))
             task_id = str(uuid.uuid4())
             conn.execute(
                 Task.__table__.insert().values(
                     id=task_id,
                     owner=owner,
                     idempotency_key=idempotency_key,
+                    request_hash=fingerprint,
                     status=PENDING,
                     params=params,
                     upload_sha256=sha256,
@@ -315,6 +361,11 @@ class TaskStore:
             row = conn.execute(select(Task).where(Task.id == task_id)).one()
             return task_view(row), True
 
+    def check_pending_quota(self, owner: str) -> None:
+        """429 if the key may not queue another task (asked before its upload is read)."""
+        with self._read() as conn:
+            quotas.check_pending(conn, self.settings, owner)
+
     def _row(self, conn: Connection, task_id: str, owner: str | None) -> Any:
         query = select(Task).where(Task.id == task_id)
         if owner is not None:
@@ -327,7 +378,7 @@ class TaskStore:
 
     def get(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
         """The task's view; ``owner`` None: any owner (workers, tests)."""
-        with self._tx() as conn:
+        with self._read() as conn:
             return task_view(self._row(conn, task_id, owner))
 
     def list(
@@ -337,18 +388,19 @@ class TaskStore:
         if status is not None:
             query = query.where(Task.status == status)
         query = query.order_by(Task.created_at.desc(), Task.id).limit(limit).offset(offset)
-        with self._tx() as conn:
+        with self._read() as conn:
             return [task_view(r, with_result=False) for r in conn.execute(query)]
 
     def cancel(self, task_id: str, owner: str | None = None) -> dict[str, Any]:
-        """Cancel a pending or running task (its worker notices at its next heartbeat);
-        a finished task is left as it is."""
+        """Cancel a pending or running task (its worker notices at its next heartbeat;
+        its webhook, if any, is called with ``task.cancelled``); a finished task is left as
+        it is."""
         with self._tx() as conn:
             self._row(conn, task_id, owner)
             conn.execute(
                 sql_update(Task)
                 .where(Task.id == task_id, Task.status.in_((PENDING, PROCESSING)))
-                .values(status=CANCELLED, finished_at=utcnow(), lease_token=None, lease_until=None)
+                .values(**self._final(CANCELLED, None, utcnow()))
             )
             return task_view(self._row(conn, task_id, owner))
 
@@ -496,27 +548,11 @@ class TaskStore:
 
     def read_upload(self, sha256: str, dest: Path) -> None:
         """Write the stored upload to ``dest``, chunk by chunk, and check its hash."""
-        digest = hashlib.sha256()
-        with open(dest, "wb") as out:
-            seq = 0
-            while True:
-                with self._tx() as conn:
-                    data = conn.execute(
-                        select(UploadChunk.data).where(
-                            UploadChunk.sha256 == sha256, UploadChunk.seq == seq
-                        )
-                    ).scalar()
-                if data is None:
-                    break
-                digest.update(data)
-                out.write(data)
-                seq += 1
-        if digest.hexdigest() != sha256:
-            raise StepAudioError("The task's stored upload is incomplete.", code="upload_missing")
+        uploads.read(self, sha256, dest)
 
     def load_window(self, task_id: str, index: int, span: Span | None = None) -> ModelOutput | None:
         """A finished window's output; None if absent or saved for another ``span``."""
-        with self._tx() as conn:
+        with self._read() as conn:
             data = conn.execute(
                 select(TaskWindow.output).where(
                     TaskWindow.task_id == task_id, TaskWindow.index == index
@@ -573,50 +609,10 @@ class TaskStore:
             .where(TaskWindow.task_id == task_id)
             .order_by(TaskWindow.index)
         )
-        with self._tx() as conn:
+        with self._read() as conn:
             return [r._asdict() for r in conn.execute(query)]
 
-    # -- webhooks and retention -------------------------------------------------------------
-
-    def claim_webhook(self, hold_s: float) -> WebhookJob | None:
-        """Take one due webhook for ``hold_s`` seconds (another worker retries it after)."""
-        for _ in range(10):
-            now = utcnow()
-            due = and_(Task.webhook_state == "pending", Task.webhook_due <= now)
-            with self._tx() as conn:
-                row = conn.execute(
-                    select(Task).where(due).limit(1).with_for_update(skip_locked=True)
-                ).first()
-                if row is None:
-                    return None
-                task = row
-                if task.webhook_attempts >= 3:
-                    # Delivered by three workers that all died mid-way: give up.
-                    conn.execute(
-                        sql_update(Task)
-                        .where(Task.id == task.id, due)
-                        .values(webhook_state="failed")
-                    )
-                    continue
-                taken = conn.execute(
-                    sql_update(Task)
-                    .where(Task.id == task.id, due)
-                    .values(
-                        webhook_due=now + timedelta(seconds=hold_s),
-                        webhook_attempts=Task.webhook_attempts + 1,
-                    )
-                ).rowcount
-                if taken == 1:
-                    return WebhookJob(task.id, task.webhook_url or "", task_view(task))
-        return None
-
-    def webhook_done(self, task_id: str, delivered: bool) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                sql_update(Task)
-                .where(Task.id == task_id, Task.webhook_state == "pending")
-                .values(webhook_state="delivered" if delivered else "failed")
-            )
+    # -- retention -------------------------------------------------------------------------
 
     def sweep(self) -> int:
         """Remove finished tasks older than the retention, and uploads no task uses."""
@@ -634,4 +630,21 @@ class TaskStore:
                 conn.execute(delete(Upload).where(Upload.sha256.in_(unused)))
         except IntegrityError:
             pass  # a new task took one of them meanwhile; the next sweep looks again
+        self.remove_leftovers()
         return removed
+
+    def remove_leftovers(self) -> None:
+        """What a crash leaves: uploads a dead writer never finished, and scratch files
+        (decoded audio, uploads being received) in ``data_dir``."""
+        uploads.remove_orphans(self)
+        settings = self.settings
+        clean_scratch(
+            [settings.data_dir / "tmp", settings.data_dir / "uploads"],
+            settings.scratch_max_age_hours * 3600,
+        )
+
+
+def request_hash(params: dict[str, Any], sha256: str, webhook_url: str | None) -> str:
+    """What an idempotent request asked for, as one comparable value."""
+    asked = {"params": params, "upload": sha256, "webhook_url": webhook_url}
+    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,8 +1,9 @@
 """Task workers: claim → run the pipeline (heartbeats keep the lease) → store the result.
 
-A ``WorkerPool`` runs ``n`` task loops and one housekeeping loop (webhooks, retention) in
-the current event loop: inside ``stepaudio serve`` or alone in ``stepaudio worker``. Every
-database call is blocking and runs in a thread. Stopping hands running tasks back.
+A ``WorkerPool`` runs ``n`` task loops, the webhook outbox and the retention sweep, each
+its own loop in the current event loop (a slow receiver never holds up the sweep or a
+task): inside ``stepaudio serve`` or alone in ``stepaudio worker``. Every database call is
+blocking and runs in a thread. Stopping hands running tasks back.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 import os
 import signal
 import socket
-import time
 import uuid
 from pathlib import Path
 
@@ -25,8 +25,8 @@ from stepaudio.engines.base import ModelOutput
 from stepaudio.errors import BadRequest, OutputTruncated, PayloadTooLarge, StepAudioError
 from stepaudio.pipeline.params import ProcessParams
 from stepaudio.pipeline.run import Pipeline, Progress
+from stepaudio.tasks.outbox import Outbox
 from stepaudio.tasks.store import Claim, LeaseLost, TaskStore
-from stepaudio.tasks.webhooks import deliver, delivery_budget_s
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +116,25 @@ class Worker:
                     # Hand back first, so another worker may start at once; a window that
                     # finishes late cannot be saved any more (the lease token changed).
                     job.cancel()
-                    await anyio.to_thread.run_sync(self.store.release, claim)
+                    with contextlib.suppress(Exception):  # else its lease simply expires
+                        await anyio.to_thread.run_sync(self.store.release, claim)
                     await _settle(job)
                     return
                 if not await anyio.to_thread.run_sync(self.store.heartbeat, claim):
                     job.cancel()  # cancelled by its owner, or taken again elsewhere
-                    await _settle(job)
+                    await _settle(job, self.settings.task_lease_s)
                     return
+        except Exception:
+            # Supervision failed (the database is away, so the lease cannot be renewed):
+            # once it expires another worker takes the task, so this run must end now,
+            # and this worker claims nothing new until it has.
+            log.exception("task %s: supervision failed, stopping its run", claim.task_id)
+            job.cancel()
+            await _settle(job, self.settings.task_lease_s)
+            return
+        except BaseException:
+            job.cancel()  # this worker itself is being cancelled: its run goes with it
+            raise
         finally:
             stopping.cancel()
         await self._record_outcome(claim, job)
@@ -164,7 +176,8 @@ class WorkerPool:
         for i in range(self.count):
             worker = Worker(f"{self.prefix}:{i}", self.store, self.pipeline, self._stop)
             self._loops.append(asyncio.create_task(worker.run()))
-        self._loops.append(asyncio.create_task(self._housekeeping()))
+        self._loops.append(asyncio.create_task(Outbox(self.store, self.settings).run(self._stop)))
+        self._loops.append(asyncio.create_task(self._sweep()))
 
     async def stop(self) -> None:
         """Stop claiming, hand running tasks back, wait for the loops to end."""
@@ -173,31 +186,14 @@ class WorkerPool:
             await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
 
-    async def _housekeeping(self) -> None:
-        settings = self.settings
-        hold = delivery_budget_s(
-            settings.webhook_retries, settings.webhook_timeout_s, settings.webhook_backoff_s
-        )
-        next_sweep = 0.0
+    async def _sweep(self) -> None:
+        """Retention and crash leftovers, every ``task_sweep_s``, on its own loop."""
         while not self._stop.is_set():
             try:
-                if time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + settings.task_sweep_s
-                    await anyio.to_thread.run_sync(self.store.sweep)
-                job = await anyio.to_thread.run_sync(self.store.claim_webhook, hold)
-                if job is not None:
-                    ok = await deliver(
-                        job.url,
-                        job.payload,
-                        retries=settings.webhook_retries,
-                        timeout_s=settings.webhook_timeout_s,
-                        backoff_s=settings.webhook_backoff_s,
-                    )
-                    await anyio.to_thread.run_sync(self.store.webhook_done, job.task_id, ok)
-                    continue
+                await anyio.to_thread.run_sync(self.store.sweep)
             except Exception:
-                log.exception("task housekeeping failed")
-            await _sleep_unless(self._stop, settings.task_poll_s)
+                log.exception("task retention sweep failed")
+            await _sleep_unless(self._stop, self.settings.task_sweep_s)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
@@ -205,9 +201,11 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-async def _settle(job: asyncio.Task[None]) -> None:
+async def _settle(job: asyncio.Task[None], grace_s: float = _STOP_GRACE_S) -> None:
+    """Wait (up to ``grace_s``) for a cancelled job to wind down: a model call running in
+    a thread cannot be interrupted, only waited for."""
     with contextlib.suppress(BaseException):
-        await asyncio.wait_for(asyncio.shield(job), _STOP_GRACE_S)
+        await asyncio.wait_for(asyncio.shield(job), grace_s)
 
 
 async def run_standalone(settings: Settings, count: int) -> None:
