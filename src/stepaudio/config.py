@@ -178,7 +178,29 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(10, gt=0)
     """Timeout of one webhook call."""
     webhook_backoff_s: float = Field(2, ge=0)
-    """Wait before the first webhook retry; doubled after each."""
+    """Wait before the first webhook retry; doubled after each (retries are scheduled in
+    the database, no worker waits for them)."""
+    webhook_concurrency: int = Field(16, ge=1)
+    """Webhook calls one worker process makes at once (a hanging receiver holds one)."""
+    webhook_allow_hosts: list[str] = []
+    """Webhook hosts (as written in the URL, e.g. ``["hooks.internal", "10.0.0.5"]``)
+    allowed even though they resolve to loopback, private, link-local or other
+    non-public addresses; every other such webhook is refused."""
+    webhook_secret: str | None = None
+    """Master secret of webhook signatures (each key signs with its own secret derived
+    from it, shown by ``GET /api/webhook/secret``). None: one is generated once and kept
+    in the task database, so every gateway and worker sharing it signs alike."""
+    max_pending_tasks_per_key: int = Field(100, ge=1)
+    """Pending or running tasks one key may have; more get 429 before the upload is read."""
+    max_stored_mb_per_key: float = Field(8192, gt=0)
+    """Upload bytes one key's pending or running tasks may keep in the task store, in MiB
+    (429 beyond, nothing stored)."""
+    task_db_busy_timeout_s: float = Field(30, gt=0)
+    """How long a SQLite write waits for another writer before the request gets 503 with
+    ``Retry-After``."""
+    scratch_max_age_hours: float = Field(24, gt=0)
+    """Files in ``data_dir/tmp`` and ``data_dir/uploads`` untouched this long are leftovers
+    of a crash: removed when workers start and by each sweep."""
 
     def all_backends(self) -> list[BackendConfig]:
         """``backends`` plus the seed's ``VLLM_API_URL``/``MODEL_NAME``, if set."""

@@ -11,6 +11,7 @@ handle this tree::
     ├── Unauthorized (401)        missing or wrong API key
     ├── NotFound (404)            unknown task, or another key's task
     ├── TimedOut (408)            the request body arrived too slowly
+    ├── Conflict (409)            an Idempotency-Key reused for a different request
     ├── PayloadTooLarge (413)     upload or audio duration over the configured limit
     ├── QueueFull (429)           too much work waiting
     ├── ModelOutputError (502)    the model answered, but not usably
@@ -18,6 +19,7 @@ handle this tree::
     ├── BackendError (502)        a backend answered with an error
     │   └── ContextLengthExceeded a request did not fit the backend's max_model_len
     ├── BackendUnavailable (503)  no healthy backend could take the work
+    ├── StoreUnavailable (503)    the task database is busy or away (sent with Retry-After)
     └── BackendTimeout (504)      a backend did not answer in time
 
 Each carries ``message``, ``param`` (the offending field, if any) and ``code`` (a short
@@ -83,6 +85,12 @@ class TimedOut(StepAudioError):
     default_code = "request_timeout"
 
 
+class Conflict(StepAudioError):
+    status_code = 409
+    type = "invalid_request_error"
+    default_code = "conflict"
+
+
 class PayloadTooLarge(StepAudioError):
     status_code = 413
     type = "invalid_request_error"
@@ -128,6 +136,20 @@ class BackendUnavailable(StepAudioError):
     status_code = 503
     type = "backend_unavailable"
     default_code = "no_healthy_backend"
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class StoreUnavailable(StepAudioError):
+    """The task database answered "busy"/"locked" or could not be reached: the request
+    was fine, and the same one may succeed in ``retry_after`` seconds."""
+
+    status_code = 503
+    type = "service_unavailable"
+    default_code = "store_busy"
+    retry_after = 1
 
     @property
     def retryable(self) -> bool:

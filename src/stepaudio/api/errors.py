@@ -35,7 +35,10 @@ def error_body(path: str, error: dict) -> dict:
 
 
 def error_response(request: Request, exc: StepAudioError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)  # a busy store: try again shortly
     return JSONResponse(
         error_body(request.url.path, exc.to_dict()), status_code=exc.status_code, headers=headers
     )
