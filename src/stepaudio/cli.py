@@ -142,16 +142,17 @@ def info(
     fmt: str = typer.Option("text", "-f", "--format", help="text or json"),
 ) -> None:
     """Show what a recording is and how much work it would be."""
-    from stepaudio.audio.probe import probe, verify_tail
+    from stepaudio.audio import inspect
     from stepaudio.engines.factory import build_engine
     from stepaudio.pipeline.describe import audio_report
 
+    settings = Settings()
     try:
-        meta = probe(audio)
-        verify_tail(audio, meta)
+        # The duration as counted, within max_audio_seconds (the API's /api/audio/info).
+        meta = inspect(audio, settings.max_audio_seconds)
     except StepAudioError as exc:
         _fail(exc)
-    data = audio_report(meta, build_engine(Settings()))
+    data = audio_report(meta, build_engine(settings))
     if fmt == "json":
         print(json.dumps(data, indent=2))
     else:
