@@ -1,0 +1,109 @@
+"""Finding 7: when a worker cannot renew its lease (the database is locked or away), the
+run it supervises must stop: otherwise, once the lease expires, another claim runs the
+same task while the first still does.
+
+The database failure is real: another connection holds SQLite's write lock longer than
+the store's busy timeout, so heartbeats fail with "database is locked"."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from stepaudio.config import Settings
+from stepaudio.engines.base import ModelOutput, WindowJob
+from stepaudio.engines.embedded import EmbeddedEngine
+from stepaudio.pipeline.params import ProcessParams
+from stepaudio.pipeline.run import Pipeline
+from stepaudio.tasks import TaskStore, WorkerPool
+from tests.helpers import clip
+from tests.tasks.test_store import upload
+
+
+class SlowEngine:
+    """The embedded engine's planning, but each window just takes a while (no model): it
+    counts how many windows of the task run at the same moment."""
+
+    def __init__(self, inner: EmbeddedEngine, seconds: float):
+        self.inner = inner
+        self.name = "slow"
+        self.seconds = seconds
+        self.active = 0
+        self.most_active = 0
+        self.started = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def capacity(self) -> int:
+        return 4  # room for two runs at once (each run itself takes one window at a time)
+
+    async def run_window(self, job: WindowJob) -> ModelOutput:
+        self.active += 1
+        self.started += 1
+        self.most_active = max(self.most_active, self.active)
+        try:
+            await anyio.sleep(self.seconds)
+        finally:
+            self.active -= 1
+        return ModelOutput(text=f"window at {job.offset:.1f}")
+
+
+def test_a_failing_heartbeat_stops_the_run_before_the_task_is_taken_again(
+    tmp_path: Path, embedded: EmbeddedEngine
+):
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        task_lease_s=2,
+        task_heartbeat_s=0.3,
+        task_poll_s=0.1,
+        task_retry_backoff_s=0,
+        task_db_busy_timeout_s=0.2,
+    )
+    store = TaskStore.open(settings)
+    engine = SlowEngine(embedded, seconds=3.0)  # outlasts the lock: no write during it
+    # parallel=1: a run works on one window at a time, so two at once means two runs.
+    params = ProcessParams(mode="asr", language="en", segment_duration=5, parallel=1)
+    view, _ = store.create(
+        owner="alice",
+        params=params.model_dump(mode="json"),
+        **upload(tmp_path, clip("en/jfk.flac").read_bytes(), "jfk.flac"),
+    )
+    task_id = view["task_id"]
+
+    async def scenario() -> dict:
+        pool = WorkerPool(store, Pipeline(engine, settings), settings, count=2)
+        pool.start()
+        try:
+            while engine.started == 0:
+                await asyncio.sleep(0.02)
+            # The database goes away for a while (longer than a heartbeat and its busy
+            # timeout, shorter than the lease).
+            lock = sqlite3.connect(tmp_path / "tasks.db", isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")
+            await asyncio.sleep(1.2)
+            lock.execute("COMMIT")
+            lock.close()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                view = await anyio.to_thread.run_sync(store.get, task_id)
+                if view["status"] in ("completed", "failed"):
+                    return view
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"task not finished: {view}")
+        finally:
+            await pool.stop()
+
+    try:
+        view = asyncio.run(scenario())
+    finally:
+        store.close()
+    assert engine.most_active == 1, "the same task ran twice at once"
+    assert view["status"] == "completed", view
+    assert view["attempts"] == 2  # the stopped run, then the one after its lease expired
