@@ -12,9 +12,10 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
+from stepaudio.api.auth import KEY_COOKIE
 from stepaudio.ui.i18n import TEXTS, pick_language
 from tests.helpers import clip
-from tests.ui.conftest import open_page
+from tests.ui.conftest import KEY, OTHER_KEY, open_page
 
 expect = pytest.importorskip("playwright.sync_api").expect
 SLOW = 240_000  # ms: processing on two shared CPU cores, plus the first model load
@@ -168,3 +169,79 @@ def test_language_comes_from_the_address_then_the_browser():
     assert pick_language("de-DE,en;q=0.5") == "en"
     assert pick_language(None) == "en"
     assert pick_language("zh-CN", asked="en") == "en"
+
+
+@pytest.mark.heavy
+def test_login_then_asr_and_a_task_that_is_the_keys_own(browser, keyed, shots_dir: Path):
+    """With keys: the page asks for one, then works; its tasks belong to that key."""
+    context, page, watch = open_page(browser, keyed.url)
+    try:
+        page.goto(keyed.url + "/ui/")
+        page.wait_for_url(re.compile(r"/login\?next="))
+        expect(page.get_by_label("API key")).to_be_visible()
+        page.screenshot(path=shots_dir / "11-login.png", full_page=True)
+        page.get_by_label("API key").fill(KEY)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r"/ui/$"))
+        expect(page.locator("#sa-run")).to_be_visible(timeout=30_000)
+        expect(page.locator("#sa-logout")).to_be_visible()
+
+        upload(page, clip("en/jfk.flac"))
+        expect(page.locator("#sa-info")).to_contain_text("00:00:11", timeout=30_000)
+        page.get_by_label("Transcript (verbatim)").check()
+        run_and_wait(page)
+        transcript = page.locator("#sa-transcript textarea")
+        expect(transcript).to_have_value(re.compile(r"ask not what your country", re.I))
+        # A result file comes back through Gradio's file route, with the login cookie.
+        link = page.locator("#sa-files a[href*='.txt']").first
+        got = page.request.get(link.get_attribute("href"))
+        assert got.status == 200 and "ask not" in got.text().lower()
+        page.screenshot(path=shots_dir / "12-logged-in-asr.png", full_page=True)
+
+        # The same recording as a task: the HTTP API shows it to this key only.
+        page.get_by_text("Advanced settings").click()
+        page.locator("#sa-as-task input").check()
+        page.locator("#sa-run").click()
+        page.wait_for_url(re.compile(r"[?&]task="), timeout=30_000)
+        task = parse_qs(urlparse(page.url).query)["task"][0]
+        expect(page.locator(".sa-progress[data-state=completed]")).to_be_visible(timeout=SLOW)
+        mine = httpx.get(f"{keyed.url}/api/task/{task}", headers={"X-API-Key": KEY})
+        assert mine.status_code == 200 and mine.json()["status"] == "completed"
+        assert "ask not" in mine.json()["result"]["transcript"].lower()
+        theirs = httpx.get(f"{keyed.url}/api/task/{task}", headers={"X-API-Key": OTHER_KEY})
+        assert theirs.status_code == 404
+
+        page.locator("#sa-logout").click()
+        page.wait_for_url(re.compile(r"/login$"))
+        page.goto(keyed.url + "/ui/")
+        page.wait_for_url(re.compile(r"/login\?next="))
+    finally:
+        context.close()
+    assert watch.outside == [], watch.outside
+    assert watch.errors == [], "\n".join(watch.errors)
+
+
+@pytest.mark.heavy
+def test_another_keys_task_in_the_address_is_not_shown(browser, keyed):
+    """A task id from another key, opened on the page, is "not found" (not its result)."""
+    with open(clip("en/jfk.flac"), "rb") as f:
+        r = httpx.post(
+            f"{keyed.url}/api/task",
+            headers={"X-API-Key": OTHER_KEY},
+            data={"mode": "asr"},
+            files={"audio": ("jfk.flac", f)},
+            timeout=60,
+        )
+    assert r.status_code == 202, r.text
+    task = r.json()["task_id"]
+    context, page, watch = open_page(browser, keyed.url)
+    try:
+        context.add_cookies([{"name": KEY_COOKIE, "value": KEY, "url": keyed.url}])
+        page.goto(f"{keyed.url}/ui/?task={task}")
+        expect(page.locator(".sa-progress[data-state=error]")).to_contain_text(
+            "not found", timeout=30_000
+        )
+        expect(page.locator("#sa-transcript textarea")).to_have_value("")
+    finally:
+        context.close()
+    assert watch.errors == [], "\n".join(watch.errors)

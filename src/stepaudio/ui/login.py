@@ -30,11 +30,12 @@ HOME = "/ui/"
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Not "no-referrer": Chromium then sends "Origin: null" with the form's own post.
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
 
@@ -70,8 +71,9 @@ def safe_next(target: str | None) -> str:
 def _same_site(request: Request) -> bool:
     """Whether a form post came from this site (browsers say so in these headers)."""
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return False
+    if site is not None:
+        # Set by the browser itself (a page's scripts cannot), so it decides alone.
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         # No Origin: not a browser's cross-site form post (they always send one); "null"
@@ -90,7 +92,8 @@ def login_page(lang: str, next_path: str, message: str = "") -> str:
     return f"""<!doctype html>
 <html lang="{"zh-CN" if lang == "zh" else "en"}">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(t(lang, "login_title"))}</title><style>{STYLE}</style></head>
+<title>{escape(t(lang, "login_title"))}</title><style>{STYLE}</style>
+<link rel="icon" href="data:,"></head>
 <body><main>
 <h1>{escape(t(lang, "login_title"))}</h1>
 <p>{escape(t(lang, "login_intro"))}</p>
