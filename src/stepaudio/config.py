@@ -77,8 +77,8 @@ class Settings(BaseSettings):
     """Slowest average upload pace accepted once ``body_idle_timeout_s`` has passed, in
     KiB/s; a trickling body is cut with 408."""
     max_connections: int = Field(1000, ge=1)
-    """Open connections the server takes at once (uvicorn's ``limit_concurrency``);
-    beyond, new requests get 503."""
+    """Open connections the server takes at once; beyond, a new connection gets 503 at
+    once."""
     header_timeout_s: float = Field(10, gt=0)
     """A connection must send its request line and headers within this many seconds (and
     an idle keep-alive connection is closed after it)."""

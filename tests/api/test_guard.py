@@ -419,3 +419,21 @@ def test_nul_in_a_filename_is_not_a_crash(guarded):
     )
     assert r.status_code == 200, r.text
     assert _uploads(data) == []
+
+
+def test_connections_past_the_cap_get_a_json_503(tmp_path: Path, embedded):
+    settings = Settings(data_dir=tmp_path, max_connections=3, _env_file=None)
+    with serve_in_thread(create_app(settings, engine=embedded), settings=settings) as url:
+        idle = [_connect(url) for _ in range(3)]
+        try:
+            time.sleep(0.3)
+            with _connect(url) as sock:
+                sock.sendall(_head(["GET /health HTTP/1.1", "Host: x"]))
+                status, headers, body = _read_response(sock)
+            assert status == 503
+            assert _error(body)["code"] == "too_many_connections"
+        finally:
+            for sock in idle:
+                sock.close()
+        time.sleep(0.3)
+        assert httpx.get(url + "/health").status_code == 200

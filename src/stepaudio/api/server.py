@@ -1,7 +1,8 @@
 """How the service listens: uvicorn with limits a public endpoint needs.
 
-uvicorn bounds connections (``limit_concurrency``) and idle keep-alive, but a new
-connection that sends its headers one byte a minute is held forever. ``HeaderDeadline``
+uvicorn closes idle keep-alive connections, but a new connection that sends its headers
+one byte a minute is held forever, and its own concurrency limit answers in plain text.
+``GuardedH11`` refuses connections past ``max_connections`` with a JSON 503 at once, and
 closes any connection whose request line and headers are not complete within
 ``header_timeout_s`` of it opening (or of its previous response ending). The body's own
 pace is the guard middleware's business (``guard.py``).
@@ -10,6 +11,7 @@ pace is the guard middleware's business (``guard.py``).
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import h11
@@ -18,14 +20,37 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from stepaudio.config import Settings
 
+_BUSY = json.dumps(
+    {
+        "error": {
+            "message": "The server has too many open connections; retry shortly.",
+            "type": "server_busy",
+            "param": None,
+            "code": "too_many_connections",
+        }
+    }
+).encode()
+_BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"retry-after: 5\r\nconnection: close\r\ncontent-length: "
+    + str(len(_BUSY)).encode()
+    + b"\r\n\r\n"
+    + _BUSY
+)
 
-class HeaderDeadline(H11Protocol):
-    """uvicorn's h11 protocol, with a deadline on each request's headers."""
+
+class GuardedH11(H11Protocol):
+    """uvicorn's h11 protocol, with a connection cap and a deadline on headers."""
 
     header_timeout_s: float = 10.0
+    max_connections: int = 1000
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            transport.write(_BUSY_RESPONSE)
+            transport.close()
+            return
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -57,8 +82,12 @@ class HeaderDeadline(H11Protocol):
             self.transport.close()
 
 
-def protocol_for(settings: Settings) -> type[HeaderDeadline]:
-    return type("StepaudioHTTP", (HeaderDeadline,), {"header_timeout_s": settings.header_timeout_s})
+def protocol_for(settings: Settings) -> type[GuardedH11]:
+    limits = {
+        "header_timeout_s": settings.header_timeout_s,
+        "max_connections": settings.max_connections,
+    }
+    return type("StepaudioHTTP", (GuardedH11,), limits)
 
 
 def uvicorn_config(
@@ -70,7 +99,6 @@ def uvicorn_config(
         host=host,
         port=port,
         http=protocol_for(settings),
-        limit_concurrency=settings.max_connections,
         timeout_keep_alive=min(5, int(settings.header_timeout_s) or 1),
         server_header=False,
         **extra,
