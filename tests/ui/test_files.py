@@ -18,6 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from stepaudio.api import create_app
+from stepaudio.config import Settings
+from stepaudio.testing.server import serve_in_thread
 from tests.ui.conftest import KEY, Keyed
 
 CALL = "/ui/gradio_api/call/describe"
@@ -173,3 +176,22 @@ def test_upload_with_key_lands_in_the_pages_cache_and_is_served(keyed: Keyed):
         assert Path(stored).is_relative_to(keyed.data_dir / "ui-cache")
         got = client.get(f"/ui/gradio_api/file={stored}")
         assert got.status_code == 200 and got.content == payload
+
+
+def test_cache_is_emptied_when_the_app_starts_and_stops(tmp_path: Path, embedded):
+    """Nothing a previous run (or a crash) left in the cache is served; nothing stays."""
+    settings = Settings(data_dir=tmp_path, _env_file=None)
+    stale = tmp_path / "ui-cache" / ("0" * 64) / "left-over.wav"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"from an earlier run")
+    with serve_in_thread(create_app(settings, engine=embedded)) as url:
+        assert not stale.exists()
+        with httpx.Client(base_url=url, timeout=30) as client:
+            r = client.post(
+                "/ui/gradio_api/upload", files={"files": ("a.wav", b"RIFF" + b"1" * 64)}
+            )
+            assert r.status_code == 200
+            (stored,) = r.json()
+            assert Path(stored).is_file()
+            assert client.get(f"/ui/gradio_api/file={stale}").status_code == 404
+    assert [p for p in (tmp_path / "ui-cache").rglob("*") if p.is_file()] == []
