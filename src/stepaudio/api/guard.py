@@ -37,10 +37,14 @@ from stepaudio.config import Settings
 from stepaudio.errors import PayloadTooLarge, QueueFull, StepAudioError, TimedOut
 
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/login", "/logout"})
-# Routes whose requests carry work to process: admitted (counted) before their body.
+# Routes whose requests carry audio: admitted (counted) before their body, so a burst of
+# uploads cannot fill the disk or the queue before anyone is refused.
 WORK_ROUTES = frozenset(
     {
         ("POST", "/api/process"),
+        ("POST", "/api/task"),
+        ("POST", "/api/audio/info"),
+        ("POST", "/ui/gradio_api/upload"),
         ("POST", "/v1/audio/transcriptions"),
         ("POST", "/v1/audio/translations"),
         ("POST", "/v1/chat/completions"),
