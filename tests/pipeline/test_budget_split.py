@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from stepaudio.config import BackendConfig, Settings
+from stepaudio.engines.base import WindowJob
 from stepaudio.engines.pool import BackendPool
 from stepaudio.engines.stepaudio import StepAudioEngine
 from stepaudio.errors import ContextLengthExceeded
@@ -122,17 +123,35 @@ def test_summary_modes_use_the_largest_windows_that_fit(
     assert result.answer.strip()
 
 
-def test_one_request_for_the_whole_file_would_not_fit(
+def test_one_window_for_the_whole_file_is_clamped_to_what_fits(
     standins: list[StandIn], settings: Settings, recording: tuple[Path, list[Placement], str]
 ) -> None:
-    """The seed's way (one request, whatever its length) is refused before it is sent."""
+    """The seed's way (``segment_duration`` past the budget: one request for the whole
+    file) would overflow the context. The planner clamps it to the largest window that
+    fits; the engine itself still refuses an oversize window before sending it."""
     source, _, _ = recording
+    params = ProcessParams(mode=Mode.ASR, language="en", segment_duration=600)
     requests = sum(s.stats.requests for s in standins)
-    with pytest.raises(ContextLengthExceeded):
-        run(
-            standins,
+
+    async def go() -> tuple[list[float], float]:
+        pool = BackendPool(
+            [
+                StepAudioEngine(BackendConfig(url=s.url, max_concurrency=s.max_num_seqs), settings)
+                for s in standins
+            ],
             settings,
-            source,
-            ProcessParams(mode=Mode.ASR, language="en", segment_duration=600),
         )
+        try:
+            pipeline = Pipeline(pool, settings)
+            _, decoded = await pipeline.decode(source)
+            with decoded:
+                spans = pipeline.plan(decoded, params)
+                with pytest.raises(ContextLengthExceeded):
+                    await pool.run_window(WindowJob(Mode.ASR, decoded.samples, 0.0, params))
+            return [s.duration for s in spans], pool.max_window_seconds(Mode.ASR, params)
+        finally:
+            await pool.aclose()
+
+    durations, longest = anyio.run(go)
+    assert len(durations) >= 3 and max(durations) <= longest < 600
     assert sum(s.stats.requests for s in standins) == requests
