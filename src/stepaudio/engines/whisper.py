@@ -47,6 +47,10 @@ def _hallucinated(segment) -> bool:
     return segment.no_speech_prob > 0.7 and segment.avg_logprob < -0.7
 
 
+_SILENT_PEAK = 33
+"""Peak below -60 dBFS (int16): no microphone recording of speech is this quiet."""
+
+
 class WhisperTranscriber:
     """Thread-safe lazy holder of one ``WhisperModel``."""
 
@@ -91,6 +95,11 @@ class WhisperTranscriber:
         self, pcm: np.ndarray, *, language: str | None = None, task: str = "transcribe"
     ) -> Transcript:
         """Blocking: run in a worker thread. Times are relative to ``pcm``'s start."""
+        if pcm.size == 0 or (pcm.max() < _SILENT_PEAK and pcm.min() > -_SILENT_PEAK):
+            # Digital silence: Whisper's no-speech detector is not sure of it on every CPU
+            # (0.68 here, 0.7+ elsewhere) and the words it then invents ("You") are not
+            # reliably caught; nothing this quiet is speech.
+            return Transcript([], language)
         audio = np.asarray(pcm, dtype=np.float32) / 32768.0
         try:
             segments, info = self.model().transcribe(
