@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +59,7 @@ from stepaudio.tasks.models import (
     utcnow,
 )
 from stepaudio.tasks.scratch import clean_scratch
+from stepaudio.tasks.views import request_hash, task_view
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant: serializes concurrent migrations of replicas starting together.
@@ -171,41 +170,6 @@ def output_from_json(data: dict[str, Any]) -> ModelOutput:
         truncated=data.get("truncated", False),
         backend=data.get("backend"),
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.replace(tzinfo=UTC).isoformat() if value else None
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return round((end - start).total_seconds(), 3) if start and end else None
-
-
-def task_view(row: Any, *, with_result: bool = True) -> dict[str, Any]:
-    """A task as the API shows it: the seed's keys plus ours."""
-    view: dict[str, Any] = {
-        "task_id": row.id,
-        "status": row.status,
-        "created_at": _iso(row.created_at),
-        "started_at": _iso(row.started_at),
-        "finished_at": _iso(row.finished_at),
-        "params": row.params,
-        "filename": row.filename,
-        "progress": {"done": row.progress_done, "total": row.progress_total},
-        "attempts": row.attempts,
-        "timings": {
-            "waiting": _seconds(row.created_at, row.started_at),
-            "processing": _seconds(row.started_at, row.finished_at),
-            "total": _seconds(row.created_at, row.finished_at),
-        },
-        "error": row.error,
-        "webhook": {"url": row.webhook_url, "state": row.webhook_state}
-        if row.webhook_url
-        else None,
-    }
-    if with_result:
-        view["result"] = row.result
-    return view
 
 
 def _claimable(now: datetime):
@@ -642,9 +606,3 @@ class TaskStore:
             [settings.data_dir / "tmp", settings.data_dir / "uploads"],
             settings.scratch_max_age_hours * 3600,
         )
-
-
-def request_hash(params: dict[str, Any], sha256: str, webhook_url: str | None) -> str:
-    """What an idempotent request asked for, as one comparable value."""
-    asked = {"params": params, "upload": sha256, "webhook_url": webhook_url}
-    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()
