@@ -63,6 +63,7 @@ def test_a_hanging_receiver_does_not_delay_another_tenants_webhook(
         return took
 
     took = asyncio.run(run())
+    print(f"\nhealthy webhook delivered {took * 1000:.0f} ms after the outbox started")
     assert [p["task_id"] for p in received] == [healthy]
     assert took < 1.0, f"the healthy webhook waited {took:.2f} s"
     assert store.get(healthy)["webhook"]["state"] == "delivered"
