@@ -9,7 +9,7 @@ import pytest
 
 from stepaudio.audio import DecodedAudio, encode_wav, probe
 from stepaudio.audio.cut import plan_cuts
-from stepaudio.audio.probe import verify_tail
+from stepaudio.audio.measure import inspect
 from stepaudio.errors import InvalidAudio
 from stepaudio.testing.encode import FORMATS, write_audio
 from stepaudio.testing.longaudio import load_pcm
@@ -51,10 +51,9 @@ def test_garbage_is_invalid_audio(content: bytes, tmp_path: Path):
     path = tmp_path / "bad.mp3"
     path.write_bytes(content)
     with pytest.raises(InvalidAudio):
-        info = probe(path)
-        with DecodedAudio.from_file(path, tmp_path) as decoded:
-            assert decoded.n_samples > 1600, "garbage must not decode to audio"
-            verify_tail(path, info)
+        inspect(path, None)
+    with pytest.raises(InvalidAudio), DecodedAudio.from_file(path, tmp_path) as decoded:
+        assert decoded.n_samples > 1600, "garbage must not decode to audio"
 
 
 def test_truncated_mp3_is_detected(jfk_pcm: np.ndarray, tmp_path: Path):
@@ -66,7 +65,7 @@ def test_truncated_mp3_is_detected(jfk_pcm: np.ndarray, tmp_path: Path):
     info = probe(cut)
     assert info.duration > 60, "the header still promises the whole recording"
     with pytest.raises(InvalidAudio, match="truncated"):
-        verify_tail(cut, info)
+        inspect(cut, None)
 
 
 def test_cuts_fall_in_silence_and_respect_the_limit(jfk_pcm: np.ndarray):

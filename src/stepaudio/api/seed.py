@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,7 +13,6 @@ from stepaudio.api.disconnect import unless_disconnected
 from stepaudio.api.forms import process_params
 from stepaudio.api.services import Services, get_services
 from stepaudio.api.uploads import temporary_upload
-from stepaudio.audio.probe import verify_tail
 from stepaudio.pipeline.describe import audio_report
 from stepaudio.pipeline.params import ProcessParams
 from stepaudio.pipeline.result import ProcessResult
@@ -59,7 +57,6 @@ async def audio_info(
         audio, settings.data_dir / "uploads", settings.max_upload_bytes
     ) as up:
         info = await services.pipeline.probe(up.path)
-        await anyio.to_thread.run_sync(verify_tail, up.path, info)
     return audio_report(info, services.engine)
 
 

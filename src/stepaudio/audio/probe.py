@@ -77,29 +77,3 @@ def _duration(container: av.container.InputContainer, stream: av.audio.stream.Au
     if container.duration is not None:
         return container.duration / av.time_base
     return 0.0
-
-
-def verify_tail(path: Path, info: AudioInfo) -> None:
-    """Check that audio is really there near the end the header promises.
-
-    A file cut short (an interrupted upload) still carries its full-length header; seeking
-    near the promised end finds nothing to decode. Cheap: no full decode.
-    """
-    if info.duration < 4:
-        return
-    target = info.duration * 0.9
-    with open_container(path) as container:
-        stream = audio_stream(container)
-        try:
-            container.seek(int(target / stream.time_base), stream=stream, any_frame=False)
-            for frame in container.decode(stream):
-                if frame.time is None or frame.time >= target - 2:
-                    return
-        except av.error.FFmpegError:
-            pass
-    raise InvalidAudio(
-        f"The file is truncated: its header promises {info.duration:.1f} s of audio "
-        "that is not there.",
-        param="audio",
-        code="truncated_audio",
-    )

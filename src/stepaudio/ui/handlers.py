@@ -22,7 +22,6 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 from fastapi import FastAPI
 from pydantic import ValidationError
@@ -30,7 +29,6 @@ from starlette.requests import cookie_parser
 
 from stepaudio.api.auth import owner_of, presented_key
 from stepaudio.api.services import Services
-from stepaudio.audio.probe import verify_tail
 from stepaudio.engines.base import ModelOutput
 from stepaudio.errors import StepAudioError
 from stepaudio.pipeline.describe import audio_report
@@ -165,7 +163,6 @@ async def describe_audio(
     services = ctx.services
     try:
         info = await services.pipeline.probe(Path(path))
-        await anyio.to_thread.run_sync(verify_tail, Path(path), info)
     except StepAudioError as exc:
         return t(lang, "error", error=exc.message), False
     report = audio_report(info, services.engine)
