@@ -75,7 +75,7 @@ def main() -> None:
         params = sum(p.numel() for p in model.parameters())
         tokens = 16384 if layers <= 8 else 8192
         kv = kv_check(model, tokens)
-        predicted_kv = kv_bytes_per_token(ModelDescription('reduced', reduced), 2) * tokens
+        predicted_kv = kv_bytes_per_token(ModelDescription("reduced", reduced), 2) * tokens
         measured[layers] = allocated
         rows.append(
             {
@@ -99,8 +99,13 @@ def main() -> None:
         "torch": torch.__version__,
         "per_layer_measured_mib": round(per_layer / 2**20, 2),
         "per_layer_planner_mib": round(
-            (dataclasses.replace(decoder, num_layers=1).params()
-             - dataclasses.replace(decoder, num_layers=0).params()) * 2 / 2**20, 2
+            (
+                dataclasses.replace(decoder, num_layers=1).params()
+                - dataclasses.replace(decoder, num_layers=0).params()
+            )
+            * 2
+            / 2**20,
+            2,
         ),
         "decoder_64_layers_extrapolated_gib": round(full / GIB, 3),
         "decoder_64_layers_planner_gib": round(decoder.params() * 2 / GIB, 3),

@@ -91,9 +91,10 @@ def test_unknown_path_is_json_404(client: httpx.Client):
 
 def test_limits_give_413(tmp_path: Path, embedded):
     settings = Settings(data_dir=tmp_path, max_upload_mb=0.5, max_audio_seconds=5, _env_file=None)
-    with serve_in_thread(create_app(settings, engine=embedded)) as url, httpx.Client(
-        base_url=url, timeout=60
-    ) as c:
+    with (
+        serve_in_thread(create_app(settings, engine=embedded)) as url,
+        httpx.Client(base_url=url, timeout=60) as c,
+    ):
         with open(clip("en/jfk.flac"), "rb") as f:  # 1.1 MB
             assert_error(c.post("/api/process", files={"audio": ("a.flac", f)}), 413, "audio")
         with open(clip("en/librispeech-1995-1837-0001.wav"), "rb") as f:  # 270 KB, 8.7 s
@@ -104,9 +105,10 @@ def test_limits_give_413(tmp_path: Path, embedded):
 
 def test_api_keys(tmp_path: Path, embedded):
     settings = Settings(data_dir=tmp_path, api_keys=["sekrit"], _env_file=None)
-    with serve_in_thread(create_app(settings, engine=embedded)) as url, httpx.Client(
-        base_url=url, timeout=60
-    ) as c:
+    with (
+        serve_in_thread(create_app(settings, engine=embedded)) as url,
+        httpx.Client(base_url=url, timeout=60) as c,
+    ):
         with open(clip("en/sr_english.wav"), "rb") as f:
             audio = f.read()
         r = c.post("/api/process", files={"audio": ("a.wav", audio)}, data={"mode": "asr"})
