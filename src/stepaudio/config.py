@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     their body is read."""
     max_pending_requests_per_key: int | None = Field(16, ge=1)
     """Synchronous requests one key may have uploading, waiting or running at once (429
-    beyond), so one caller cannot take every slot. None: only the global limit."""
+    beyond), so one caller cannot take every slot. None (or no ``api_keys``): only the
+    global limit."""
     max_json_mb: float = Field(64, gt=0)
     """Largest JSON body accepted (``/v1/chat/completions`` with inline audio), in MiB;
     counted as it arrives (413 beyond)."""

@@ -167,7 +167,8 @@ class GuardMiddleware:
                 f"{settings.max_pending_requests} requests are already queued or running; "
                 "retry later."
             )
-        per_key = settings.max_pending_requests_per_key
+        # Without keys every caller is the same "anonymous": a share would be the whole.
+        per_key = settings.max_pending_requests_per_key if settings.api_keys else None
         if per_key is not None and self.working_by_key[who] >= per_key:
             return QueueFull(
                 f"This key already has {per_key} requests queued or running; retry later.",
