@@ -39,7 +39,7 @@ from stepaudio.engines.base import WindowJob
 from stepaudio.engines.pool import BackendPool
 from stepaudio.engines.stepaudio import StepAudioEngine
 from stepaudio.engines.whisper import WhisperTranscriber
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import Pipeline
 from stepaudio.testing import StandIn
 
@@ -321,7 +321,7 @@ import psutil
 from stepaudio.config import BackendConfig, Settings
 from stepaudio.engines.pool import BackendPool
 from stepaudio.engines.stepaudio import StepAudioEngine
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import Pipeline
 
 path, data_dir, urls = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
@@ -363,7 +363,7 @@ import psutil
 from stepaudio.config import Settings
 from stepaudio.engines.base import TextJob, WindowJob
 from stepaudio.engines.embedded import EmbeddedEngine
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.testing.longaudio import load_pcm
 
 me = psutil.Process()

@@ -15,7 +15,7 @@ from stepaudio.bench.bench_cli import register as register_bench
 from stepaudio.bench.plan_cli import register as register_plan
 from stepaudio.config import Settings
 from stepaudio.errors import StepAudioError
-from stepaudio.pipeline.params import DEFAULT_QUESTION, Mode, ProcessParams
+from stepaudio.params import DEFAULT_QUESTION, Mode, ProcessParams
 from stepaudio.progress import progress_bar
 
 app = typer.Typer(help="Transcribe, summarize, translate and question recordings of any length.")

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from stepaudio.pipeline.params import Mode
+from stepaudio.params import Mode
 
 
 class BackendConfig(BaseModel):

@@ -19,7 +19,7 @@ from stepaudio.engines.base import TextJob, WindowJob
 from stepaudio.engines.cascade import CascadeEngine
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.errors import BackendUnavailable
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.testing import StandIn
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip

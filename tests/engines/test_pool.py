@@ -13,7 +13,7 @@ from stepaudio.engines.base import WindowJob
 from stepaudio.engines.pool import BackendPool
 from stepaudio.engines.stepaudio import StepAudioEngine
 from stepaudio.errors import BackendError, BackendTimeout, BackendUnavailable
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.testing import StandIn
 from tests.helpers import clip
 

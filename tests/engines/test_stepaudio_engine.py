@@ -18,7 +18,7 @@ from stepaudio.errors import (
     BackendUnavailable,
     ContextLengthExceeded,
 )
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.testing import StandIn
 from tests.helpers import clip
 

@@ -20,7 +20,7 @@ from stepaudio.engines.base import WindowJob
 from stepaudio.engines.pool import BackendPool
 from stepaudio.engines.stepaudio import StepAudioEngine
 from stepaudio.errors import ContextLengthExceeded
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.result import ProcessResult
 from stepaudio.pipeline.run import Pipeline
 from stepaudio.testing import StandIn

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from stepaudio.config import Settings
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.errors import PayloadTooLarge
-from stepaudio.pipeline.params import MAX_TEXT_CHARS, ProcessParams
+from stepaudio.params import MAX_TEXT_CHARS, ProcessParams
 from stepaudio.pipeline.run import Pipeline
 from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.lying import lying_flac

@@ -18,7 +18,7 @@ import pytest
 from stepaudio.config import Settings
 from stepaudio.engines.base import WindowJob
 from stepaudio.engines.embedded import EmbeddedEngine
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import Pipeline
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import build, load_pcm

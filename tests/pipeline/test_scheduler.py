@@ -20,7 +20,7 @@ from stepaudio.audio.decode import SAMPLE_RATE, DecodedAudio
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput, Segment, TextJob, WindowJob
 from stepaudio.errors import BackendError, BackendUnavailable, ContextLengthExceeded
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import Pipeline
 from stepaudio.pipeline.scheduler import FairGate, balanced_cuts
 from stepaudio.testing.encode import write_audio

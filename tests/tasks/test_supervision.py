@@ -18,7 +18,7 @@ import anyio
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput, WindowJob
 from stepaudio.engines.embedded import EmbeddedEngine
-from stepaudio.pipeline.params import ProcessParams
+from stepaudio.params import ProcessParams
 from stepaudio.pipeline.run import Pipeline
 from stepaudio.tasks import TaskStore, WorkerPool
 from tests.helpers import clip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Form
 
-from stepaudio.pipeline.params import DEFAULT_QUESTION, Mode, ProcessParams
+from stepaudio.params import DEFAULT_QUESTION, Mode, ProcessParams
 
 
 def process_params(

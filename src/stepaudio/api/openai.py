@@ -24,8 +24,8 @@ from stepaudio.api.seed import model_label
 from stepaudio.api.services import Services, get_services
 from stepaudio.api.uploads import save_upload
 from stepaudio.errors import InvalidParameter, StepAudioError
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.formats import srt, vtt
-from stepaudio.pipeline.params import Mode, ProcessParams
 from stepaudio.pipeline.result import ProcessResult
 from stepaudio.pipeline.run import Progress
 

@@ -13,8 +13,8 @@ from stepaudio.api.disconnect import unless_disconnected
 from stepaudio.api.forms import process_params
 from stepaudio.api.services import Services, get_services
 from stepaudio.api.uploads import temporary_upload
+from stepaudio.params import ProcessParams
 from stepaudio.pipeline.describe import audio_report
-from stepaudio.pipeline.params import ProcessParams
 from stepaudio.pipeline.result import ProcessResult
 
 router = APIRouter()

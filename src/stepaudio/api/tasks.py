@@ -15,7 +15,7 @@ from stepaudio.api.forms import process_params
 from stepaudio.api.services import Services, get_services
 from stepaudio.api.uploads import save_upload
 from stepaudio.errors import BackendUnavailable, InvalidParameter
-from stepaudio.pipeline.params import ProcessParams
+from stepaudio.params import ProcessParams
 from stepaudio.tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, PROCESSING
 from stepaudio.tasks.outbound import check_url_async
 from stepaudio.tasks.outbox import master_secret, owner_secret

@@ -59,7 +59,7 @@ def bench_command(
     write BENCHMARK.md (the seed's tables), PNG plots and the raw JSON."""
     from stepaudio.bench.report import write_report
     from stepaudio.bench.runner import run_bench
-    from stepaudio.pipeline.params import Mode
+    from stepaudio.params import Mode
 
     err = Console(stderr=True)
     try:

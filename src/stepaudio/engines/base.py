@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from stepaudio.errors import (
     ContextLengthExceeded,
     InvalidParameter,
 )
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 
 _ENGLISH = {"english", "en", "英语", "英文"}
 

@@ -16,7 +16,7 @@ from stepaudio.engines.base import ModelOutput, TextJob, Usage, WindowJob
 from stepaudio.engines.llama import LocalLLM
 from stepaudio.engines.local_models import smollm2_gguf
 from stepaudio.engines.whisper import WhisperTranscriber
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 
 _ENGLISH = {"english", "en", "英语", "英文"}
 # A small model rambles and loops when sampled hot; text tasks stay near-greedy.

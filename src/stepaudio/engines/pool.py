@@ -22,7 +22,7 @@ from stepaudio.errors import (
     BackendUnavailable,
     StepAudioError,
 )
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 
 T = TypeVar("T")
 

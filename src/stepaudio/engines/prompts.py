@@ -7,7 +7,7 @@ the embedded engine's text model.
 
 from __future__ import annotations
 
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 
 AUDIO_SYSTEM = {
     Mode.ASR: "You are an expert speech recognition system. Transcribe the audio accurately.",

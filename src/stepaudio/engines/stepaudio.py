@@ -36,7 +36,7 @@ from stepaudio.errors import (
     ContextLengthExceeded,
     StepAudioError,
 )
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 
 PART_SECONDS = 25.0
 """Longest audio part: the encoder's hard limit is 29.98 s; StepFun's client uses 25 s."""

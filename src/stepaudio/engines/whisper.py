@@ -11,6 +11,7 @@ import numpy as np
 from stepaudio.engines.base import Segment
 from stepaudio.engines.local_models import resolve_whisper
 from stepaudio.errors import InvalidParameter, StepAudioError
+from stepaudio.text import join_texts
 
 
 @dataclass
@@ -21,23 +22,6 @@ class Transcript:
     @property
     def text(self) -> str:
         return join_texts(s.text for s in self.segments)
-
-
-def _is_cjk(ch: str) -> bool:
-    return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\uffef"
-
-
-def join_texts(texts) -> str:
-    """Join pieces of transcript: with a space, except between CJK characters."""
-    out = ""
-    for piece in texts:
-        piece = piece.strip()
-        if not piece:
-            continue
-        if out and not (_is_cjk(out[-1]) and _is_cjk(piece[0])):
-            out += " "
-        out += piece
-    return out
 
 
 def _hallucinated(segment) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from stepaudio.audio.probe import AudioInfo
 from stepaudio.engines.base import Engine
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import window_mode
 
 AUDIO_TOKENS_PER_SECOND = 12.6

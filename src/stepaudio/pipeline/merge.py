@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from stepaudio.audio.cut import Span
 from stepaudio.engines.base import Engine, ModelOutput, Segment
-from stepaudio.engines.whisper import join_texts
 from stepaudio.errors import InvalidAudio
-from stepaudio.pipeline.params import Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.reduce import answer_task, reduce_texts, summary_task
+from stepaudio.text import join_texts
 
 
 @dataclass

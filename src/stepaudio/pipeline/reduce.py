@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from stepaudio.engines import prompts
 from stepaudio.engines.base import Engine, ModelOutput, TextJob, Usage
-from stepaudio.pipeline.params import ProcessParams
+from stepaudio.params import ProcessParams
 
 _MAX_LEVELS = 6
 

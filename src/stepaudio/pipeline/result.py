@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from stepaudio.pipeline.params import Mode
+from stepaudio.params import Mode
 
 
 class SegmentOut(BaseModel):

@@ -29,8 +29,8 @@ from stepaudio.errors import (
     OutputTruncated,
     StepAudioError,
 )
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.merge import merge
-from stepaudio.pipeline.params import Mode, ProcessParams
 from stepaudio.pipeline.result import ProcessResult
 from stepaudio.pipeline.scheduler import FairGate, Lease, balanced_cuts
 

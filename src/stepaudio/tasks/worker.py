@@ -23,7 +23,7 @@ from stepaudio.audio.cut import Span
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput
 from stepaudio.errors import BadRequest, OutputTruncated, PayloadTooLarge, StepAudioError
-from stepaudio.pipeline.params import ProcessParams
+from stepaudio.params import ProcessParams
 from stepaudio.pipeline.run import Pipeline, Progress
 from stepaudio.tasks.outbox import Outbox
 from stepaudio.tasks.store import Claim, LeaseLost, TaskStore

@@ -38,7 +38,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from stepaudio.engines.whisper import WhisperTranscriber, join_texts
+from stepaudio.engines.whisper import WhisperTranscriber
+from stepaudio.text import join_texts
 
 FailMode = Literal["500", "hang", "cut"] | None
 

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse
 from starlette.routing import Mount
 
 from stepaudio.config import Settings
-from stepaudio.pipeline.params import Mode
+from stepaudio.params import Mode
 from stepaudio.ui import handlers as h
 from stepaudio.ui.files import (
     CACHE_KEEP_S,

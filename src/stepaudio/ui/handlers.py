@@ -31,9 +31,9 @@ from stepaudio.api.auth import owner_of, presented_key
 from stepaudio.api.services import Services
 from stepaudio.engines.base import ModelOutput
 from stepaudio.errors import StepAudioError
+from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.describe import audio_report
 from stepaudio.pipeline.formats import render
-from stepaudio.pipeline.params import Mode, ProcessParams
 from stepaudio.pipeline.result import ProcessResult
 from stepaudio.pipeline.run import Progress
 from stepaudio.ui.i18n import t

@@ -1,0 +1,24 @@
+"""Text helpers shared by the engines and the pipeline (no model, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def is_cjk(ch: str) -> bool:
+    """Whether a character is written without spaces around it (CJK ideographs, kana,
+    full-width forms): such pieces of transcript are joined directly."""
+    return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\uffef"
+
+
+def join_texts(texts: Iterable[str]) -> str:
+    """Join pieces of transcript: with a space, except between CJK characters."""
+    out = ""
+    for piece in texts:
+        piece = piece.strip()
+        if not piece:
+            continue
+        if out and not (is_cjk(out[-1]) and is_cjk(piece[0])):
+            out += " "
+        out += piece
+    return out
