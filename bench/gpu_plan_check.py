@@ -22,8 +22,8 @@ import sys
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
+from stepaudio.bench.memory import kv_bytes_per_token
 from stepaudio.bench.model_config import ModelDescription, load_model
-from stepaudio.bench.plan import kv_bytes_per_token
 
 GIB = 2**30
 

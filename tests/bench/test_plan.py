@@ -10,6 +10,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from stepaudio.bench.audio_budget import seed_audio_minutes, strict_audio_minutes
+from stepaudio.bench.memory import (
+    OVERHEAD_GIB_PER_GPU,
+    calibrate_overhead_gib,
+    kv_bytes_per_token,
+    weights_bytes,
+)
 from stepaudio.bench.model_config import (
     GIB,
     ContextDoesNotFit,
@@ -17,15 +24,7 @@ from stepaudio.bench.model_config import (
     WeightsDoNotFit,
     load_model,
 )
-from stepaudio.bench.plan import (
-    OVERHEAD_GIB_PER_GPU,
-    calibrate_overhead_gib,
-    kv_bytes_per_token,
-    plan,
-    seed_audio_minutes,
-    strict_audio_minutes,
-    weights_bytes,
-)
+from stepaudio.bench.plan import plan
 from stepaudio.bench.plan_cli import register
 
 SEED_DEPLOYMENT = {

@@ -1,30 +1,29 @@
 """Capacity planner: how a model fits a set of GPUs under vLLM (`stepaudio plan`).
 
+
 Everything here is arithmetic on the model's shapes and the GPUs' memory, so it runs
-anywhere (no GPU, no weights). The memory model is vLLM's own start-up accounting::
+anywhere (no GPU, no weights). The memory model (vLLM's start-up accounting) is in
+``bench/memory.py``, the audio budget per request in ``bench/audio_budget.py``, the text
+tables in ``bench/plan_render.py``; this module puts them together into a ``PlanReport``
+and refuses the deployments vLLM would refuse::
 
-    kv_budget_per_gpu = total_gpu_memory * gpu_memory_utilization
-                        - weights / tensor_parallel_size
-                        - overhead (activations of the profiling run, CUDA context, NCCL)
-    kv_capacity_tokens = floor(kv_budget_per_gpu / (block_size * kv_bytes_per_token_per_gpu))
-                         * block_size
     max_concurrency    = kv_capacity_tokens / max_model_len   ("Maximum concurrency … 4.76x")
-
-The overhead is one per-GPU constant calibrated on the one real observation we have
-(the seed's 4×L40S deployment, see ``SEED_OBSERVATION`` and ``calibrate_overhead_gib``);
-docs/capacity.md explains it.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stepaudio.bench.audio_budget import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_PROMPT_TOKENS,
+    seed_audio_minutes,
+    strict_audio_minutes,
+)
 from stepaudio.bench.hardware import (
     GPUS,
     PRECISIONS,
@@ -32,6 +31,13 @@ from stepaudio.bench.hardware import (
     kv_cache_bytes,
     precision,
     resolve_gpu,
+)
+from stepaudio.bench.memory import (
+    OVERHEAD_GIB_PER_GPU,
+    Fit,
+    fit,
+    kv_bytes_per_token,
+    weights_bytes,
 )
 from stepaudio.bench.model_config import (
     GIB,
@@ -41,151 +47,7 @@ from stepaudio.bench.model_config import (
     WeightsDoNotFit,
     load_model,
 )
-
-# --------------------------------------------------------------------------------------
-# Memory arithmetic
-
-
-def weights_bytes(model: ModelDescription, dtype: str) -> float:
-    spec = precision(dtype)
-    return model.params_total * spec.bits_per_weight(model.decoder.hidden_size) / 8
-
-
-def kv_heads_per_gpu(model: ModelDescription, tp: int) -> int:
-    """vLLM shards KV heads over tensor-parallel ranks, replicating them when tp > heads."""
-    d = model.decoder
-    if d.num_heads % tp:
-        raise PlanError(
-            f"--num-gpus {tp} does not divide the {d.num_heads} attention heads "
-            "(vLLM's tensor parallelism requires it)",
-            param="num_gpus",
-        )
-    if tp >= d.num_kv_heads:
-        if tp % d.num_kv_heads:
-            raise PlanError(
-                f"--num-gpus {tp} is not a multiple of the {d.num_kv_heads} KV heads",
-                param="num_gpus",
-            )
-        return 1
-    if d.num_kv_heads % tp:
-        raise PlanError(
-            f"--num-gpus {tp} does not divide the {d.num_kv_heads} KV heads", param="num_gpus"
-        )
-    return d.num_kv_heads // tp
-
-
-def kv_bytes_per_token(model: ModelDescription, kv_bytes: int, kv_heads: int | None = None) -> int:
-    """K and V, every layer: 2 × layers × kv_heads × head_dim × bytes."""
-    d = model.decoder
-    heads = d.num_kv_heads if kv_heads is None else kv_heads
-    return 2 * d.num_layers * heads * d.head_dim * kv_bytes
-
-
-@dataclass(frozen=True)
-class Fit:
-    """How one GPU of a tensor-parallel group spends its memory."""
-
-    usable_gib: float
-    weights_gib_per_gpu: float
-    overhead_gib: float
-    kv_bytes_per_token_per_gpu: int
-    kv_cache_gib_per_gpu: float
-    kv_capacity_tokens: int
-
-    @property
-    def weights_fit(self) -> bool:
-        return self.kv_cache_gib_per_gpu > 0
-
-
-def fit(
-    model: ModelDescription,
-    gpu: GpuSpec,
-    num_gpus: int,
-    dtype: str,
-    kv_cache_dtype: str,
-    utilization: float,
-    overhead_gib: float,
-    block_size: int = 16,
-) -> Fit:
-    per_token = kv_bytes_per_token(
-        model, kv_cache_bytes(model, kv_cache_dtype), kv_heads_per_gpu(model, num_gpus)
-    )
-    usable = gpu.memory_gib * utilization
-    weights = weights_bytes(model, dtype) / num_gpus / GIB
-    kv_gib = usable - weights - overhead_gib
-    # vLLM allocates whole blocks of block_size tokens; every rank gets the same count.
-    blocks = max(0, math.floor(kv_gib * GIB / (per_token * block_size)))
-    return Fit(usable, weights, overhead_gib, per_token, kv_gib, blocks * block_size)
-
-
-# --------------------------------------------------------------------------------------
-# Calibration
-
-# The one measured deployment (DESIGN §2, seed report §2/§4): 4×L40S, bf16, TP 4,
-# --gpu-memory-utilization 0.85 --max-model-len 65536 → vLLM logged
-# "Maximum concurrency for 65,536 tokens per request: 4.76x".
-SEED_OBSERVATION: dict[str, Any] = {
-    "gpu": "L40S",
-    "num_gpus": 4,
-    "dtype": "bf16",
-    "gpu_memory_utilization": 0.85,
-    "max_model_len": 65536,
-    "max_concurrency": 4.76,
-}
-
-
-def calibrate_overhead_gib(
-    model: ModelDescription | None = None, observation: Mapping[str, Any] = SEED_OBSERVATION
-) -> float:
-    """The per-GPU overhead that makes our arithmetic give the concurrency vLLM logged."""
-    model = model or load_model()
-    gpu = resolve_gpu(observation["gpu"])
-    n = int(observation["num_gpus"])
-    zero = fit(
-        model, gpu, n, observation["dtype"], "auto", observation["gpu_memory_utilization"], 0
-    )
-    kv_needed = observation["max_concurrency"] * observation["max_model_len"]
-    return zero.kv_cache_gib_per_gpu - kv_needed * zero.kv_bytes_per_token_per_gpu / GIB
-
-
-# Rounded result of calibrate_overhead_gib() (3.61 GiB). It is what vLLM's start-up
-# profile takes besides weights and KV: the activation peak of a max_num_batched_tokens
-# dummy forward (≈ 2.5 GiB at 65,536 tokens over TP 4: the 2×27,648/4-wide gate/up
-# output alone is 1.7 GiB) plus CUDA context, NCCL buffers and the sampler (≈ 1 GiB).
-# A constant (not a function of max_model_len) keeps the planner conservative for short
-# contexts; override it with --overhead-gib when your own vLLM log says otherwise.
-OVERHEAD_GIB_PER_GPU = 3.6
-
-
-# --------------------------------------------------------------------------------------
-# Audio budget
-
-SEED_TOKENS_PER_SECOND = 12.5  # seed §4.3: "音频编码率 = 12.5 Hz"
-SEED_RESERVED_TOKENS = 1500  # seed §4.3: "系统预留 token ≈ 1500"
-PART_SECONDS = 25  # DESIGN §2: one audio part is at most 25 s …
-TOKENS_PER_PART = 315  # … and costs 313 patches + 2 markers
-DEFAULT_PROMPT_TOKENS = 200  # system prompt + instruction + chat template
-DEFAULT_MAX_TOKENS = 2048  # the seed's API default output budget
-
-
-def seed_audio_minutes(max_model_len: int) -> float:
-    """Seed §4.3: (max_model_len - 1500) / 12.5 seconds."""
-    return max(0.0, (max_model_len - SEED_RESERVED_TOKENS) / SEED_TOKENS_PER_SECOND / 60)
-
-
-def strict_audio_minutes(
-    max_model_len: int,
-    prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-) -> float:
-    """Longest audio whose request (prompt + ceil(s/25)·315 + max_tokens) fits the context."""
-    room = max_model_len - prompt_tokens - max_tokens
-    parts = max(0, room // TOKENS_PER_PART)
-    return parts * PART_SECONDS / 60
-
-
-# --------------------------------------------------------------------------------------
-# Report
+from stepaudio.bench.plan_render import render_plan
 
 # Seed §4.2 (configuration history) plus DESIGN §2's 65,536 deployment.
 SEED_TABLE_ROWS: tuple[tuple[int, int, float | None], ...] = (
@@ -260,7 +122,7 @@ class PlanReport:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def render_text(self, width: int = 110) -> str:
-        return _render(self, width)
+        return render_plan(self, width)
 
 
 def _concurrency(capacity_tokens: int, max_model_len: int) -> float:
@@ -484,102 +346,3 @@ def plan(
         seed_table=seed_table(model, f.kv_capacity_tokens, prompt_tokens, max_tokens),
         smallest_gpu_sets=smallest_gpu_sets(model, length, kv_cache_dtype, 0.9, overhead_gib),
     )
-
-
-# --------------------------------------------------------------------------------------
-# Text rendering
-
-
-def _fmt(value: float | None, spec: str = ".1f") -> str:
-    return "—" if value is None else format(value, spec)
-
-
-def _render(r: PlanReport, width: int) -> str:
-    from rich.console import Console
-    from rich.table import Table
-
-    out = io.StringIO()
-    console = Console(file=out, width=width, force_terminal=False, color_system=None)
-    m = r.model
-
-    summary = Table(title=f"{m['name']} on {r.num_gpus}× {r.gpu}", show_header=False)
-    summary.add_column(style="bold")
-    summary.add_column()
-    rows = [
-        (
-            "parameters",
-            f"{m['params_total'] / 1e9:.2f} B "
-            f"(decoder {m['params_decoder'] / 1e9:.2f} B, audio {m['params_audio'] / 1e9:.2f} B)",
-        ),
-        (
-            "GPU memory",
-            f"{r.gpu_memory_gib:.2f} GiB × {r.num_gpus}, utilization {r.gpu_memory_utilization:g}",
-        ),
-        ("weights", f"{r.weights_gib:.1f} GiB {r.dtype} → {r.weights_gib_per_gpu:.1f} GiB per GPU"),
-        (
-            "overhead",
-            f"{r.overhead_gib_per_gpu:.1f} GiB per GPU (calibrated, see docs/capacity.md)",
-        ),
-        (
-            "KV cache per token",
-            f"{r.kv_cache_bytes_per_token / 1024:.0f} KiB {r.kv_cache_dtype} "
-            f"({r.kv_cache_bytes_per_token_per_gpu / 1024:.0f} KiB per GPU)",
-        ),
-        ("KV cache", f"{r.kv_cache_gib_per_gpu:.2f} GiB per GPU = {r.kv_capacity_tokens:,} tokens"),
-        ("max_concurrency", f"{r.max_concurrency:.2f}x for {r.max_model_len:,} tokens per request"),
-        (
-            "max_num_seqs",
-            f"{r.max_num_seqs} "
-            f"({'all' if r.kv_holds_max_num_seqs else 'NOT all'} held at full length)",
-        ),
-        (
-            "audio per request",
-            f"{_fmt(r.max_audio_minutes_per_request)} min strict "
-            f"(315 tok/25 s + {r.prompt_tokens} prompt + {r.max_tokens} output); "
-            f"{_fmt(r.max_audio_minutes_per_request_seed_formula)} min by the seed's formula",
-        ),
-    ]
-    for key, value in rows:
-        summary.add_row(key, value)
-    console.print(summary)
-
-    history = Table(
-        title="max_model_len ↔ max_num_seqs (seed §4.2) on this hardware; audio minutes per request"
-    )
-    for col in (
-        "max_model_len",
-        "max_num_seqs",
-        "concurrency",
-        "fits all",
-        "min (seed)",
-        "min (strict)",
-        "seed min",
-    ):
-        history.add_column(col, justify="right")
-    for row in r.seed_table:
-        history.add_row(
-            f"{row.max_model_len:,}",
-            str(row.max_num_seqs),
-            f"{row.max_concurrency:.2f}x",
-            "yes" if row.kv_holds_max_num_seqs else "no",
-            _fmt(row.audio_minutes_seed_formula),
-            _fmt(row.audio_minutes_strict),
-            _fmt(row.seed_reported_minutes, ".0f"),
-        )
-    console.print(history)
-
-    sets = Table(
-        title=f"Smallest GPU set per precision (util 0.9, one {r.max_model_len:,}-token request)"
-    )
-    sets.add_column("dtype")
-    sets.add_column("weights GiB", justify="right")
-    gpu_names = list(r.smallest_gpu_sets[0].min_gpus) if r.smallest_gpu_sets else []
-    for name in gpu_names:
-        sets.add_column(name, justify="right")
-    sets.add_column("smallest")
-    for p in r.smallest_gpu_sets:
-        best = f"{p.smallest.num_gpus}× {p.smallest.gpu}" if p.smallest else "none"
-        cells = [f"{p.min_gpus[g]}×" if p.min_gpus[g] else "—" for g in gpu_names]
-        sets.add_row(p.dtype, f"{p.weights_gib:.1f}", *cells, best)
-    console.print(sets)
-    return out.getvalue()

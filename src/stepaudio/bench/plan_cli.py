@@ -6,14 +6,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from stepaudio.bench.audio_budget import DEFAULT_MAX_TOKENS, DEFAULT_PROMPT_TOKENS
 from stepaudio.bench.hardware import GPUS, PRECISIONS
+from stepaudio.bench.memory import OVERHEAD_GIB_PER_GPU
 from stepaudio.bench.model_config import STEP_AUDIO_R1_1, PlanError
-from stepaudio.bench.plan import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_PROMPT_TOKENS,
-    OVERHEAD_GIB_PER_GPU,
-    plan,
-)
+from stepaudio.bench.plan import plan
 
 EXIT_REFUSED = 2  # same code click uses for bad usage: the plan cannot be made
 
