@@ -12,7 +12,8 @@ import pytest
 from stepaudio.audio import DecodedAudio, encode_wav
 from stepaudio.config import Settings
 from stepaudio.testing import StandIn
-from stepaudio.testing.standin import prompt_tokens, tokenize
+from stepaudio.testing.standin_requests import prompt_tokens
+from stepaudio.testing.standin_sse import tokenize
 from tests.helpers import clip
 
 

@@ -1,30 +1,22 @@
 """A faithful stand-in for a Step-Audio-R1.1 vLLM server, for tests and benchmarks.
 
 A real HTTP server (Starlette under uvicorn, in a background thread on 127.0.0.1) that
-checks every request against the rules of DESIGN §2 — parts of at most 25 s (refused
-beyond 29.98 s, as vLLM fails), WAV 16 kHz mono 16-bit, the prefill flags, prompt +
-``max_tokens`` within its ``max_model_len`` (vLLM's 400 "maximum context length"
-otherwise) — queues beyond its ``max_num_seqs``, and streams SSE as vLLM does. Its
-answers are real: the embedded Whisper transcribes the parts it received, wrapped in a
-``<think>…</think>`` block, so results stay checkable. It can be told to fail.
+checks every request against the Step-Audio wire protocol (``standin_requests.py``:
+parts, WAV format, prefill flags, context length), queues beyond its ``max_num_seqs``, and
+streams SSE as vLLM does (``standin_sse.py``). Its answers are real: the embedded Whisper
+transcribes the parts it received, wrapped in a ``<think>…</think>`` block, so results
+stay checkable. It can be told to fail.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import functools
-import hashlib
-import io
 import json
-import math
 import re
 import socket
 import threading
 import time
 import uuid
-import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,62 +30,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from stepaudio.engines.whisper import WhisperTranscriber
+from stepaudio.testing.standin_cache import CachedTranscriber, shared_transcriber
+from stepaudio.testing.standin_requests import Invalid, ParsedRequest, parse_request
+from stepaudio.testing.standin_sse import (
+    DONE,
+    error_response,
+    sse_event,
+    tokenize,
+    usage_event,
+)
 from stepaudio.text import join_texts
 
 FailMode = Literal["500", "hang", "cut"] | None
 
-MAX_PART_S = 25.0
-HARD_PART_S = 29.98
-STOP_TOKEN_IDS = [151665]
-PREFILLS = ("<think>\n", "<think>\n\n</think>\n")
-_TOKEN = re.compile(r"\s*</think>\s*|<\|EOT\|>|\s*[^\s]{1,4}|\s+")
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s*")
-
-
-def prompt_tokens(audio_seconds: list[float], texts: list[str], n_messages: int) -> int:
-    """The stand-in's prompt length: 313 patches per 25 s + 2 markers per part, a token
-    per 3 UTF-8 bytes of text, 4 tokens of chat template per message."""
-    audio = sum(math.ceil(s * 313 / 25) + 2 for s in audio_seconds)
-    text = sum(math.ceil(len(t.encode("utf-8")) / 3) for t in texts)
-    return audio + text + 4 * n_messages
-
-
-def tokenize(text: str) -> list[str]:
-    """Pieces that join back to ``text``; the unit of ``max_tokens`` here."""
-    return _TOKEN.findall(text)
 
 
 def first_sentences(text: str, n: int = 2) -> str:
     parts = [p for p in _SENTENCE.split(text.strip()) if p]
     return " ".join(parts[:n]).strip() if parts else text.strip()
-
-
-class CachedTranscriber:
-    """Whisper behind a lock and a cache of finished transcripts, shared by stand-ins.
-
-    Tests send the same clip many times at once; transcribing it once (the others wait
-    for that result) keeps a 2-core machine from running eight identical Whispers."""
-
-    def __init__(self, whisper: WhisperTranscriber):
-        self.whisper = whisper
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], tuple[str, str | None]] = {}
-
-    def transcribe(self, pcm: np.ndarray, task: str) -> tuple[str, str | None]:
-        """Blocking: (text, language) of ``pcm``."""
-        key = (hashlib.sha1(pcm.tobytes()).hexdigest(), task)
-        with self._lock:
-            if key not in self._cache:
-                result = self.whisper.transcribe(pcm, task=task)
-                self._cache[key] = (result.text, result.language)
-            return self._cache[key]
-
-
-@functools.cache
-def shared_transcriber(data_dir: Path) -> CachedTranscriber:
-    """One embedded Whisper per process for all stand-ins (loading it costs memory)."""
-    return CachedTranscriber(WhisperTranscriber("base", data_dir))
 
 
 @dataclass
@@ -113,30 +68,8 @@ class StandInStats:
     """Per accepted request: part lengths, prompt tokens, max_tokens, finish reason."""
 
 
-class _Invalid(Exception):
-    def __init__(self, status: int, message: str, violation: bool = True):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.violation = violation
-
-
 class _Cut(Exception):
     """Raised mid-stream to drop the connection (fail mode "cut")."""
-
-
-@dataclass
-class _Parsed:
-    task: str
-    pcm_parts: list[np.ndarray]
-    part_seconds: list[float]
-    user_text: str
-    target_lang: str | None
-    thinking: bool
-    max_tokens: int
-    prompt_tokens: int
-    include_usage: bool
-    stream: bool = True
 
 
 class StandIn:
@@ -276,22 +209,29 @@ class StandIn:
         self.stats.requests += 1
         failure = self._take_failure()
         if failure == "500":
-            return _error(500, "Internal Server Error (told to fail)", "InternalServerError")
+            message = "Internal Server Error (told to fail)"
+            return error_response(500, message, "InternalServerError")
         try:
             body = json.loads(await request.body())
-            parsed = self._parse(body)
-        except _Invalid as exc:
+            parsed = parse_request(
+                body,
+                model=self.model,
+                max_model_len=self.max_model_len,
+                strict=self.strict,
+                violations=self.stats.violations,
+            )
+        except Invalid as exc:
             if exc.violation:
                 self.stats.violations.append(exc.message)
-            return _error(exc.status, exc.message, "BadRequestError")
+            return error_response(exc.status, exc.message, "BadRequestError")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             self.stats.violations.append(f"malformed request: {exc!r}")
-            return _error(400, f"malformed request: {exc}", "BadRequestError")
+            return error_response(400, f"malformed request: {exc}", "BadRequestError")
         if not parsed.stream:
             return await self._reply(parsed, failure)
         return StreamingResponse(self._generate(parsed, failure), media_type="text/event-stream")
 
-    async def _reply(self, p: _Parsed, failure: FailMode) -> Response:
+    async def _reply(self, p: ParsedRequest, failure: FailMode) -> Response:
         """A non-streamed chat.completion (lenient mode only)."""
         chunks = [c async for c in self._generate(p, failure)]
         text, finish, usage = "", None, None
@@ -320,82 +260,9 @@ class StandIn:
         }
         return JSONResponse(body)
 
-    # -- validation -----------------------------------------------------------------
-
-    def _parse(self, body: dict[str, Any]) -> _Parsed:
-        if body.get("model") != self.model:
-            raise _Invalid(404, f"The model `{body.get('model')}` does not exist.")
-        rules = {
-            "stream": True,
-            "continue_final_message": True,
-            "add_generation_prompt": False,
-            "skip_special_tokens": False,
-            "stop_token_ids": STOP_TOKEN_IDS,
-        }
-        messages = body["messages"]
-        last = messages[-1]
-        prefilled = last.get("role") == "assistant" and last.get("content") in PREFILLS
-        if self.strict:
-            for key, want in rules.items():
-                if body.get(key) != want:
-                    raise _Invalid(400, f"{key} must be {want!r}, got {body.get(key)!r}")
-            if not prefilled:
-                raise _Invalid(400, f"last message must be the assistant prefill, got {last!r}")
-        max_tokens = body.get("max_tokens")
-        if not isinstance(max_tokens, int) or max_tokens < 1:
-            raise _Invalid(400, f"max_tokens must be a positive integer, got {max_tokens!r}")
-        texts: list[str] = []
-        pcm_parts: list[np.ndarray] = []
-        seconds: list[float] = []
-        user_text = ""
-        for message in messages:
-            content = message.get("content")
-            if isinstance(content, str):
-                texts.append(content)
-                if message.get("role") == "user":
-                    user_text += content
-                continue
-            for part in content:
-                if part.get("type") == "text":
-                    texts.append(part["text"])
-                    user_text += part["text"]
-                elif part.get("type") == "input_audio":
-                    pcm = _check_wav(part["input_audio"])
-                    pcm_parts.append(pcm)
-                    seconds.append(pcm.size / 16000)
-                else:
-                    raise _Invalid(400, f"unexpected content part {part.get('type')!r}")
-        for s in seconds:
-            if s > HARD_PART_S:
-                raise _Invalid(400, f"audio part of {s:.2f} s exceeds the encoder's 29.98 s")
-            if s > MAX_PART_S + 0.01:
-                self.stats.violations.append(f"audio part of {s:.2f} s is over 25 s")
-        prompt = prompt_tokens(seconds, texts, len(messages))
-        if prompt + max_tokens > self.max_model_len:
-            raise _Invalid(
-                400,
-                f"This model's maximum context length is {self.max_model_len} tokens. "
-                f"However, you requested {prompt + max_tokens} tokens ({prompt} in the "
-                f"messages, {max_tokens} in the completion). Please reduce the length of "
-                "the messages or completion.",
-            )
-        return _Parsed(
-            task=_task(user_text, bool(pcm_parts)),
-            pcm_parts=pcm_parts,
-            part_seconds=seconds,
-            user_text=user_text,
-            target_lang=_target_lang(user_text),
-            thinking=prefilled and last["content"] == PREFILLS[0],
-            stream=bool(body.get("stream")),
-            max_tokens=max_tokens,
-            prompt_tokens=prompt,
-            include_usage=not body.get("stream")
-            or bool((body.get("stream_options") or {}).get("include_usage")),
-        )
-
     # -- answering ------------------------------------------------------------------
 
-    async def _generate(self, p: _Parsed, failure: FailMode) -> AsyncIterator[str]:
+    async def _generate(self, p: ParsedRequest, failure: FailMode) -> AsyncIterator[str]:
         stats = self.stats
         stats.in_flight += 1
         stats.max_concurrency = max(stats.max_concurrency, stats.in_flight)
@@ -433,28 +300,15 @@ class StandIn:
             record.update(finish_reason=finish, completion_tokens=len(tokens))
             cid = f"chatcmpl-{uuid.uuid4().hex}"
             created = int(time.time())
-            yield _event(cid, created, self.model, {"role": "assistant", "content": ""}, None)
+            yield sse_event(cid, created, self.model, {"role": "assistant", "content": ""}, None)
             for i, token in enumerate(tokens):
                 if failure == "cut" and i >= len(tokens) // 2:
                     raise _Cut("stand-in told to cut the stream")
-                yield _event(cid, created, self.model, {"content": token}, None)
-            yield _event(cid, created, self.model, {}, finish)
+                yield sse_event(cid, created, self.model, {"content": token}, None)
+            yield sse_event(cid, created, self.model, {}, finish)
             if p.include_usage:
-                usage = {
-                    "prompt_tokens": p.prompt_tokens,
-                    "completion_tokens": len(tokens),
-                    "total_tokens": p.prompt_tokens + len(tokens),
-                }
-                chunk = {
-                    "id": cid,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": self.model,
-                    "choices": [],
-                    "usage": usage,
-                }
-                yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-            yield "data: [DONE]\n\n"
+                yield usage_event(cid, created, self.model, p.prompt_tokens, len(tokens))
+            yield DONE
             finished = True
             stats.completed += 1
         finally:
@@ -463,7 +317,7 @@ class StandIn:
                 stats.cancelled += 1
             stats.log.append(record)
 
-    async def _answer(self, p: _Parsed) -> tuple[str, str]:
+    async def _answer(self, p: ParsedRequest) -> tuple[str, str]:
         if not p.pcm_parts:
             material = _material(p.user_text)
             answer = material if p.task == "translate" else first_sentences(material)
@@ -494,57 +348,6 @@ class StandIn:
 
     async def _transcribe(self, pcm: np.ndarray, task: str) -> tuple[str, str | None]:
         return await anyio.to_thread.run_sync(self.transcriber.transcribe, pcm, task)
-
-
-def _event(cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None) -> str:
-    chunk = {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-    return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-
-
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    # vLLM's error body.
-    body = {"object": "error", "message": message, "type": kind, "param": None, "code": status}
-    return JSONResponse(body, status_code=status)
-
-
-def _check_wav(audio: dict[str, Any]) -> np.ndarray:
-    if audio.get("format") != "wav":
-        raise _Invalid(400, f"input_audio format must be 'wav', got {audio.get('format')!r}")
-    data = audio.get("data", "")
-    if data.startswith("data:"):
-        raise _Invalid(400, "input_audio data must be raw base64, not a data URI")
-    try:
-        raw = base64.b64decode(data, validate=True)
-        with wave.open(io.BytesIO(raw)) as w:
-            shape = (w.getnchannels(), w.getsampwidth(), w.getframerate())
-            frames = w.readframes(w.getnframes())
-    except (binascii.Error, wave.Error, EOFError) as exc:
-        raise _Invalid(400, f"input_audio is not a WAV file: {exc}") from exc
-    if shape != (1, 2, 16000):
-        raise _Invalid(400, f"WAV must be mono 16-bit 16 kHz, got (ch, width, rate)={shape}")
-    return np.frombuffer(frames, dtype="<i2")
-
-
-def _task(text: str, has_audio: bool) -> str:
-    low = text.lower()
-    if "translat" in low or "翻译" in text:
-        return "translate"
-    if has_audio and ("transcri" in low or "转写" in text or "记录" in text):
-        return "asr"
-    if "summar" in low or "总结" in text or "摘要" in text:
-        return "summarize"
-    return "understand" if has_audio else "answer"
-
-
-def _target_lang(text: str) -> str | None:
-    match = re.search(r"(?:translate it to|into) ([^.\n]+)", text, re.IGNORECASE)
-    return match.group(1).strip() if match else None
 
 
 def _english(lang: str | None) -> bool:
