@@ -14,11 +14,13 @@ import pytest
 from typer.testing import CliRunner
 
 from stepaudio.api import create_app
+from stepaudio.audio.decode import SAMPLE_RATE
+from stepaudio.bench.inputs import joined_clips, looped, parse_durations
 from stepaudio.bench.report import PLOTS
-from stepaudio.bench.runner import looped, parse_durations
 from stepaudio.cli import app
 from stepaudio.config import BackendConfig, Settings
 from stepaudio.testing import StandIn
+from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 
@@ -82,6 +84,35 @@ def test_parse_durations_and_loop() -> None:
     src = np.arange(5, dtype=np.int16)
     assert np.concatenate(list(looped(src, 12, chunk=3))).tolist() == [0, 1, 2, 3, 4] * 2 + [0, 1]
     assert np.concatenate(list(looped(src, 3))).tolist() == [0, 1, 2]
+
+
+def test_joined_clips_come_from_the_given_folder(tmp_path: Path) -> None:
+    """The bench's default source is built from the folder the caller names (no repo
+    layout inside the library): its clips in name order, a second of silence after each."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    names = ["zh/wenet_nst_ID003.wav", "zh/wenet_nst_ID002.wav"]
+    for i, name in enumerate(names):
+        (clips / f"{i}.wav").write_bytes(clip(name).read_bytes())
+    (clips / "notes.txt").write_text("not audio")
+    joined = joined_clips(clips, tmp_path / "work")
+    assert joined is not None and joined.parent == tmp_path / "work"
+    pcm = load_pcm(joined)
+    first, second = (load_pcm(clip(n)) for n in names)
+    assert pcm.size == first.size + second.size + 2 * SAMPLE_RATE
+    assert np.array_equal(pcm[: first.size], first)
+    assert not pcm[first.size : first.size + SAMPLE_RATE].any()
+    assert np.array_equal(pcm[first.size + SAMPLE_RATE : -SAMPLE_RATE], second)
+    assert joined_clips(tmp_path / "missing", tmp_path / "work") is None
+
+
+def test_bench_without_audio_or_clips_is_a_usage_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["bench", "--clips", str(empty), "--out", str(tmp_path / "out"), "--no-warmup"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "no recordings in" in result.output and "--clips" in result.output
 
 
 @pytest.mark.heavy

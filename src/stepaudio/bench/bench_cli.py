@@ -8,10 +8,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stepaudio.bench.runner import BenchConfig, default_source, parse_durations, parse_ints
+from stepaudio.bench.inputs import joined_clips, parse_durations, parse_ints
+from stepaudio.bench.runner import BenchConfig
 from stepaudio.progress import progress_bar
 
 EXIT_USAGE = 2
+# Where a source checkout keeps its English test clips (tests/data/SOURCES.txt).
+DEFAULT_CLIPS = Path("tests/data/en")
 
 
 def bench_command(
@@ -24,10 +27,18 @@ def bench_command(
         typer.Option(
             exists=True,
             dir_okay=False,
-            help="Recording to cut or loop to each duration. Default: the bundled test "
-            "clips joined (source checkouts only).",
+            help="Recording to cut or loop to each duration. Default: the clips of --clips joined.",
         ),
     ] = None,
+    clips: Annotated[
+        Path,
+        typer.Option(
+            file_okay=False,
+            help="Without --audio: a folder of short recordings (wav, flac, mp3) to join "
+            "into the source. The default is relative to the current folder: a source "
+            "checkout's English test clips, when run from its root.",
+        ),
+    ] = DEFAULT_CLIPS,
     durations: Annotated[
         str,
         typer.Option(help="Comma-separated; minutes, or with a unit: 30s, 1.5m, 1h."),
@@ -82,9 +93,9 @@ def bench_command(
         raise typer.Exit(EXIT_USAGE) from exc
 
     work = out / "inputs"
-    source = audio or default_source(work)
+    source = audio or joined_clips(clips, work)
     if source is None:
-        err.print("[red]error[/red]: no bundled clips here; pass --audio FILE")
+        err.print(f"[red]error[/red]: no recordings in {clips}; pass --audio FILE or --clips DIR")
         raise typer.Exit(EXIT_USAGE)
 
     with progress_bar(err) as bar:

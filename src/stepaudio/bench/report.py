@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stepaudio.bench.runner import duration_label
+from stepaudio.bench.inputs import duration_label
 
 SEED_COLUMNS = [
     "音频时长 Duration",
