@@ -5,22 +5,32 @@ are translated into these at the boundary where they are caught, so callers only
 handle this tree::
 
     StepAudioError (500, internal_error)
-    ├── BadRequest (400, invalid_request_error)
-    │   ├── InvalidAudio          undecodable, empty or truncated audio
-    │   └── InvalidParameter      a field with a wrong value (unknown mode, bad number, …)
-    ├── Unauthorized (401)        missing or wrong API key
-    ├── NotFound (404)            unknown task, or another key's task
+    ├── BadRequest (400, invalid_request_error)                                 P
+    │   ├── InvalidAudio          undecodable, empty or truncated audio         P
+    │   └── InvalidParameter      a field with a wrong value (unknown mode, …)  P
+    ├── Unauthorized (401)        missing or wrong API key                      P
+    ├── NotFound (404)            unknown task, or another key's task           P
     ├── TimedOut (408)            the request body arrived too slowly
-    ├── Conflict (409)            an Idempotency-Key reused for a different request
-    ├── PayloadTooLarge (413)     upload or audio duration over the configured limit
+    ├── Conflict (409)            an Idempotency-Key reused for another request P
+    ├── PayloadTooLarge (413)     upload or audio duration over the limit       P
     ├── QueueFull (429)           too much work waiting
     ├── ModelOutputError (502)    the model answered, but not usably
-    │   └── OutputTruncated       reasoning or answer cut by max_tokens
-    ├── BackendError (502)        a backend answered with an error
-    │   └── ContextLengthExceeded a request did not fit the backend's max_model_len
-    ├── BackendUnavailable (503)  no healthy backend could take the work
-    ├── StoreUnavailable (503)    the task database is busy or away (sent with Retry-After)
-    └── BackendTimeout (504)      a backend did not answer in time
+    │   └── OutputTruncated       reasoning or answer cut by max_tokens         P
+    ├── BackendError (502)        a backend answered with an error              R
+    │   │                         … with code http_4xx: it refused the request  P
+    │   └── ContextLengthExceeded a request did not fit the backend's context   P
+    ├── BackendUnavailable (503)  no healthy backend could take the work        R
+    ├── StoreUnavailable (503)    the task database is busy or away             R
+    │                             (sent with Retry-After)
+    └── BackendTimeout (504)      a backend did not answer in time              R
+
+R: ``retryable``, the same call may succeed if made again now, elsewhere (the pool and
+the pipeline's window retries run it again). P: ``permanent``, the request itself is at
+fault, so a later attempt of the whole task would fail the same way (the task workers
+fail it at once). Neither: not worth repeating at once, but a task may be attempted
+again later (an unusable model answer, an internal error). Both properties are the only
+retry policy: nothing else keeps a list of classes. Backends' HTTP statuses and
+transport failures become these classes in one table, ``stepaudio.engines.http``.
 
 Each carries ``message``, ``param`` (the offending field, if any) and ``code`` (a short
 machine-readable reason); ``to_dict()`` gives the ``{"message", "type", "param", "code"}``
@@ -45,8 +55,13 @@ class StepAudioError(Exception):
 
     @property
     def retryable(self) -> bool:
-        """Whether the same call may succeed if made again (elsewhere): the fault is the
-        backend's, not the request's."""
+        """Whether the same call may succeed if made again now (elsewhere): the fault is
+        a backend's, not the request's."""
+        return False
+
+    @property
+    def permanent(self) -> bool:
+        """Whether any later attempt would fail the same way: the request is at fault."""
         return False
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,6 +72,10 @@ class BadRequest(StepAudioError):
     status_code = 400
     type = "invalid_request_error"
     default_code = "bad_request"
+
+    @property
+    def permanent(self) -> bool:
+        return True
 
 
 class InvalidAudio(BadRequest):
@@ -72,11 +91,19 @@ class Unauthorized(StepAudioError):
     type = "authentication_error"
     default_code = "invalid_api_key"
 
+    @property
+    def permanent(self) -> bool:
+        return True
+
 
 class NotFound(StepAudioError):
     status_code = 404
     type = "not_found_error"
     default_code = "not_found"
+
+    @property
+    def permanent(self) -> bool:
+        return True
 
 
 class TimedOut(StepAudioError):
@@ -90,11 +117,19 @@ class Conflict(StepAudioError):
     type = "invalid_request_error"
     default_code = "conflict"
 
+    @property
+    def permanent(self) -> bool:
+        return True
+
 
 class PayloadTooLarge(StepAudioError):
     status_code = 413
     type = "invalid_request_error"
     default_code = "payload_too_large"
+
+    @property
+    def permanent(self) -> bool:
+        return True
 
 
 class QueueFull(StepAudioError):
@@ -112,6 +147,10 @@ class ModelOutputError(StepAudioError):
 class OutputTruncated(ModelOutputError):
     default_code = "output_truncated"
 
+    @property
+    def permanent(self) -> bool:
+        return True
+
 
 class BackendError(StepAudioError):
     status_code = 502
@@ -120,16 +159,21 @@ class BackendError(StepAudioError):
 
     @property
     def retryable(self) -> bool:
-        # A 4xx says the request itself is wrong: another server would refuse it too.
-        return not self.code.startswith("http_4")
+        return not self.permanent
+
+    @property
+    def permanent(self) -> bool:
+        # A 4xx says the request itself (or our key) is wrong: every server, now or later,
+        # would refuse it too. engines/http.py gives transient 4xx (408, 429) other classes.
+        return self.code.startswith("http_4")
 
 
 class ContextLengthExceeded(BackendError):
     default_code = "context_length_exceeded"
 
     @property
-    def retryable(self) -> bool:
-        return False
+    def permanent(self) -> bool:
+        return True
 
 
 class BackendUnavailable(StepAudioError):

@@ -11,7 +11,9 @@ from stepaudio.audio import DecodedAudio
 from stepaudio.config import BackendConfig, Settings
 from stepaudio.engines.base import TextJob, WindowJob
 from stepaudio.engines.embedded import EmbeddedEngine
-from stepaudio.engines.stepaudio import StepAudioEngine, base_url, split_reasoning
+from stepaudio.engines.http import base_url
+from stepaudio.engines.stepaudio import StepAudioEngine
+from stepaudio.engines.stepaudio_wire import split_reasoning
 from stepaudio.errors import (
     BackendError,
     BackendTimeout,

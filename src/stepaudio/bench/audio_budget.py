@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from stepaudio.engines.stepaudio_wire import PART_SECONDS, TOKENS_PER_PART
+
 SEED_TOKENS_PER_SECOND = 12.5  # seed §4.3: "音频编码率 = 12.5 Hz"
 SEED_RESERVED_TOKENS = 1500  # seed §4.3: "系统预留 token ≈ 1500"
-PART_SECONDS = 25  # DESIGN §2: one audio part is at most 25 s …
-TOKENS_PER_PART = 315  # … and costs 313 patches + 2 markers
 DEFAULT_PROMPT_TOKENS = 200  # system prompt + instruction + chat template
 DEFAULT_MAX_TOKENS = 2048  # the seed's API default output budget
 

@@ -16,21 +16,12 @@ from stepaudio.audio.wav import encode_wav
 from stepaudio.config import Settings
 from stepaudio.engines import prompts
 from stepaudio.engines.base import ModelOutput, Segment, TextJob, Usage, WindowJob
-from stepaudio.engines.stepaudio import base_url, split_reasoning
-from stepaudio.errors import (
-    BackendError,
-    BackendTimeout,
-    BackendUnavailable,
-    ContextLengthExceeded,
-    InvalidParameter,
-)
+from stepaudio.engines.http import base_url, bearer, map_errors, raise_for_status
+from stepaudio.engines.stepaudio_wire import split_reasoning
+from stepaudio.errors import BackendError, BackendUnavailable, InvalidParameter, StepAudioError
 from stepaudio.params import Mode, ProcessParams
 
 _ENGLISH = {"english", "en", "英语", "英文"}
-
-
-def _headers(key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 class CascadeEngine:
@@ -76,26 +67,11 @@ class CascadeEngine:
 
     async def _post(self, url: str, audio_seconds: float, **kwargs: Any) -> dict[str, Any]:
         limit = self._timeout(audio_seconds)
-        try:
+        with map_errors(url, timeout=limit):
             async with asyncio.timeout(limit):
                 resp = await self._client.post(url, timeout=limit, **kwargs)
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise BackendTimeout(f"{url} did not answer within {limit:.0f} s.") from exc
-        except httpx.ConnectError as exc:
-            raise BackendUnavailable(f"{url} is unreachable: {exc!r}") from exc
-        except httpx.HTTPError as exc:
-            raise BackendError(f"{url}: {exc!r}") from exc
-        if resp.status_code != 200:
-            message = resp.text[:500]
-            if resp.status_code == 400 and "maximum context length" in message:
-                raise ContextLengthExceeded(f"{url}: {message}")
-            if resp.status_code in (502, 503, 504):
-                raise BackendUnavailable(f"{url} answered {resp.status_code}: {message}")
-            raise BackendError(f"{url} answered {resp.status_code}: {message}")
-        try:
+            raise_for_status(url, resp)
             return resp.json()
-        except ValueError as exc:
-            raise BackendError(f"{url} sent malformed JSON: {exc}") from exc
 
     async def run_window(self, job: WindowJob) -> ModelOutput:
         params = job.params
@@ -110,7 +86,7 @@ class CascadeEngine:
             seconds,
             data=data,
             files={"file": ("audio.wav", encode_wav(job.pcm), "audio/wav")},
-            headers=_headers(self.asr_key),
+            headers=bearer(self.asr_key),
         )
         segments = [
             Segment(round(float(s["start"]), 3), round(float(s["end"]), 3), s["text"].strip())
@@ -153,7 +129,7 @@ class CascadeEngine:
             "stream": False,
         }
         reply = await self._post(
-            f"{self.chat_url}/v1/chat/completions", 0.0, json=body, headers=_headers(self.chat_key)
+            f"{self.chat_url}/v1/chat/completions", 0.0, json=body, headers=bearer(self.chat_key)
         )
         try:
             choice = reply["choices"][0]
@@ -183,13 +159,15 @@ class CascadeEngine:
             if url is None:
                 continue
             try:
-                resp = await self._client.get(
-                    f"{url}/v1/models", headers=_headers(key), timeout=5.0
-                )
-                ok = resp.status_code == 200
-                parts[label] = {"url": url, "healthy": ok, "status": resp.status_code}
-            except httpx.HTTPError as exc:
-                parts[label] = {"url": url, "healthy": False, "last_error": repr(exc)}
+                with map_errors(url, timeout=5.0):
+                    resp = await self._client.get(
+                        f"{url}/v1/models", headers=bearer(key), timeout=5.0
+                    )
+            except StepAudioError as exc:
+                parts[label] = {"url": url, "healthy": False, "last_error": exc.message}
+                continue
+            ok = resp.status_code == 200
+            parts[label] = {"url": url, "healthy": ok, "status": resp.status_code}
         ready = all(p["healthy"] for p in parts.values())
         return {"engine": self.name, "ready": ready, "capacity": self.capacity(), **parts}
 

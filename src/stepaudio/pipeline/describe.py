@@ -7,11 +7,9 @@ from typing import Any
 
 from stepaudio.audio.probe import AudioInfo
 from stepaudio.engines.base import Engine
+from stepaudio.engines.stepaudio_wire import TOKENS_PER_SECOND
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import window_mode
-
-AUDIO_TOKENS_PER_SECOND = 12.6
-"""Step-Audio: 315 prompt tokens per 25 s part (DESIGN §2)."""
 
 
 def audio_report(info: AudioInfo, engine: Engine) -> dict[str, Any]:
@@ -22,7 +20,7 @@ def audio_report(info: AudioInfo, engine: Engine) -> dict[str, Any]:
     summarize = ProcessParams(mode=Mode.SUMMARIZE)
     return {
         **info.to_dict(),
-        "estimated_audio_tokens": math.ceil(info.duration * AUDIO_TOKENS_PER_SECOND),
+        "estimated_audio_tokens": math.ceil(info.duration * TOKENS_PER_SECOND),
         "max_audio_seconds_per_request": round(
             engine.max_window_seconds(Mode.SUMMARIZE, summarize), 1
         ),

@@ -20,15 +20,7 @@ from stepaudio.audio.measure import check_complete
 from stepaudio.audio.probe import AudioInfo
 from stepaudio.config import Settings
 from stepaudio.engines.base import Engine, ModelOutput, Usage, WindowJob
-from stepaudio.errors import (
-    BackendError,
-    BackendTimeout,
-    BackendUnavailable,
-    ContextLengthExceeded,
-    InvalidAudio,
-    OutputTruncated,
-    StepAudioError,
-)
+from stepaudio.errors import InvalidAudio, OutputTruncated, StepAudioError
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.merge import merge
 from stepaudio.pipeline.result import ProcessResult
@@ -76,16 +68,6 @@ def check_decoded(info: AudioInfo, decoded: DecodedAudio) -> None:
     if decoded.n_samples < SAMPLE_RATE // 100:
         raise InvalidAudio("The file holds no decodable audio.", param="audio")
     check_complete(info.duration, decoded.duration)
-
-
-def retryable(exc: StepAudioError) -> bool:
-    """Errors worth running the same window again for: the backend, not the request."""
-    if isinstance(exc, BackendUnavailable | BackendTimeout):
-        return True
-    if isinstance(exc, ContextLengthExceeded) or not isinstance(exc, BackendError):
-        return False
-    # A 4xx says the request itself is wrong; running it again would fail the same way.
-    return not exc.code.startswith("http_4")
 
 
 class Pipeline:
@@ -226,7 +208,8 @@ class Pipeline:
                         )
                         return await self.engine.run_window(job)
                 except StepAudioError as exc:
-                    if retry == self.window_retries or not retryable(exc):
+                    # The error's own policy: the backend's fault, not the request's.
+                    if retry == self.window_retries or not exc.retryable:
                         raise
                 # Only this window runs again, after a pause, queued fairly like any other.
                 await asyncio.sleep(self.retry_backoff_s * 2**retry)

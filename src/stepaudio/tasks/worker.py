@@ -22,7 +22,7 @@ import anyio
 from stepaudio.audio.cut import Span
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput
-from stepaudio.errors import BadRequest, OutputTruncated, PayloadTooLarge, StepAudioError
+from stepaudio.errors import StepAudioError
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.run import Pipeline, Progress
 from stepaudio.tasks.outbox import Outbox
@@ -30,8 +30,6 @@ from stepaudio.tasks.store import Claim, LeaseLost, TaskStore
 
 log = logging.getLogger(__name__)
 
-# Errors that another attempt would only repeat: the input itself is at fault.
-PERMANENT = (BadRequest, PayloadTooLarge, OutputTruncated)
 # How long a stopping worker waits for a cancelled window to wind down (a blocking model
 # call in a thread cannot be interrupted); the task is handed back before that anyway.
 _STOP_GRACE_S = 5.0
@@ -148,10 +146,9 @@ class Worker:
         except asyncio.CancelledError:
             error: StepAudioError = StepAudioError("The task was interrupted.", code="interrupted")
             retry = True
-        except PERMANENT as exc:
-            error, retry = exc, False
         except StepAudioError as exc:
-            error, retry = exc, True
+            # Another attempt only where the error says it would not fail the same way.
+            error, retry = exc, not exc.permanent
         except Exception as exc:
             log.exception("task %s failed unexpectedly", claim.task_id)
             error, retry = StepAudioError(f"Internal error: {type(exc).__name__}: {exc}"), True

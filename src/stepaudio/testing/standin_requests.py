@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import math
 import re
 import wave
 from dataclasses import dataclass
@@ -20,17 +19,24 @@ from typing import Any
 
 import numpy as np
 
-MAX_PART_S = 25.0
-HARD_PART_S = 29.98
-STOP_TOKEN_IDS = [151665]
-PREFILLS = ("<think>\n", "<think>\n\n</think>\n")
+from stepaudio.engines.stepaudio_wire import (
+    HARD_PART_SECONDS,
+    NO_THINK_PREFILL,
+    PART_SECONDS,
+    STOP_TOKEN_IDS,
+    THINK_PREFILL,
+    audio_part_tokens,
+    text_tokens,
+)
+
+PREFILLS = (THINK_PREFILL, NO_THINK_PREFILL)
 
 
 def prompt_tokens(audio_seconds: list[float], texts: list[str], n_messages: int) -> int:
     """The stand-in's prompt length: 313 patches per 25 s + 2 markers per part, a token
     per 3 UTF-8 bytes of text, 4 tokens of chat template per message."""
-    audio = sum(math.ceil(s * 313 / 25) + 2 for s in audio_seconds)
-    text = sum(math.ceil(len(t.encode("utf-8")) / 3) for t in texts)
+    audio = sum(audio_part_tokens(s) for s in audio_seconds)
+    text = sum(text_tokens(t) for t in texts)
     return audio + text + 4 * n_messages
 
 
@@ -116,9 +122,9 @@ def parse_request(
             else:
                 raise Invalid(400, f"unexpected content part {part.get('type')!r}")
     for s in seconds:
-        if s > HARD_PART_S:
+        if s > HARD_PART_SECONDS:
             raise Invalid(400, f"audio part of {s:.2f} s exceeds the encoder's 29.98 s")
-        if s > MAX_PART_S + 0.01:
+        if s > PART_SECONDS + 0.01:
             violations.append(f"audio part of {s:.2f} s is over 25 s")
     prompt = prompt_tokens(seconds, texts, len(messages))
     if prompt + max_tokens > max_model_len:
