@@ -101,3 +101,11 @@ class Services:
 
 def get_services(request: Request) -> Services:
     return request.app.state.services
+
+
+def model_label(services: Services) -> str:
+    """The model name the API reports (seed routes and OpenAI's ``/v1/models``): the
+    first backend's model, else the engine's name."""
+    if services.settings.all_backends():
+        return services.settings.all_backends()[0].model
+    return services.engine.name
