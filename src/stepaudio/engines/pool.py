@@ -2,9 +2,12 @@
 
 Each backend has a capacity (its ``--max-num-seqs``), a health state kept fresh by a
 background poll of ``/health`` and ``/v1/models``, and an in-flight count. A call waits
-for a free slot on a healthy backend; a backend that refuses connections, answers 5xx
-or cuts its stream is marked and the call is retried on another one after a short
-backoff. Cancelling a call (the client went away) closes its backend request.
+for a free slot on a healthy backend. A failed call is retried on another backend, after
+a short backoff, only when its error is ``retryable`` (the one policy, kept by the error
+classes; ``engines/http.py`` maps statuses to them): a refused connection, a 5xx, a cut
+stream, never a 4xx. A backend that refuses connections leaves the rotation until the
+health poll sees it back. Cancelling a call (the client went away) closes its backend
+request.
 """
 
 from __future__ import annotations
