@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -15,19 +14,19 @@ from stepaudio.bench.bench_cli import register as register_bench
 from stepaudio.bench.plan_cli import register as register_plan
 from stepaudio.config import Settings
 from stepaudio.errors import StepAudioError
-from stepaudio.params import DEFAULT_QUESTION, Mode, ProcessParams
+from stepaudio.params import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODE,
+    DEFAULT_QUESTION,
+    DEFAULT_TARGET_LANG,
+    Mode,
+    ProcessParams,
+)
+from stepaudio.pipeline.formats import Format
 from stepaudio.progress import progress_bar
 
 app = typer.Typer(help="Transcribe, summarize, translate and question recordings of any length.")
 err = Console(stderr=True)
-
-
-class OutputFormat(StrEnum):
-    txt = "txt"
-    json = "json"
-    srt = "srt"
-    vtt = "vtt"
-    md = "md"
 
 
 def _fail(exc: StepAudioError) -> None:
@@ -73,18 +72,27 @@ def worker(
 @app.command()
 def process(
     audio: Path = typer.Argument(..., exists=True, dir_okay=False, help="The recording"),
-    mode: Mode = typer.Option(Mode.S2T, "-m", "--mode", help="What to produce"),
-    question: str = typer.Option(DEFAULT_QUESTION, "-q", "--question", help="For understand"),
+    # Options left out are None: ProcessParams.from_user fills the defaults (shown in help).
+    mode: Mode | None = typer.Option(
+        None, "-m", "--mode", help="What to produce", show_default=DEFAULT_MODE.value
+    ),
+    question: str | None = typer.Option(
+        None, "-q", "--question", help="For understand", show_default=DEFAULT_QUESTION
+    ),
     instruction: str | None = typer.Option(None, "--instruction", help="For s2t, summarize"),
-    target_lang: str = typer.Option("Chinese", "--target-lang", help="For translate"),
+    target_lang: str | None = typer.Option(
+        None, "--target-lang", help="For translate", show_default=DEFAULT_TARGET_LANG
+    ),
     language: str | None = typer.Option(None, "--language", help="Spoken language code"),
     parallel: int | None = typer.Option(None, "-p", "--parallel", help="Windows at once"),
     segment_duration: float | None = typer.Option(
         None, "--segment-duration", help="Window length in seconds (default: planned)"
     ),
-    max_tokens: int = typer.Option(2048, "--max-tokens"),
-    thinking: bool = typer.Option(True, "--thinking/--no-thinking"),
-    fmt: OutputFormat = typer.Option(OutputFormat.txt, "-f", "--format", help="Output format"),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", show_default=str(DEFAULT_MAX_TOKENS)
+    ),
+    thinking: bool | None = typer.Option(None, "--thinking/--no-thinking", show_default="thinking"),
+    fmt: Format = typer.Option(Format.TXT, "-f", "--format", help="Output format"),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write here, not stdout"),
 ) -> None:
     """Process one file, any length (the seed's long_audio_processor.py)."""
@@ -93,7 +101,7 @@ def process(
     from stepaudio.pipeline.run import Pipeline
 
     try:
-        params = ProcessParams(
+        params = ProcessParams.from_user(
             mode=mode,
             question=question,
             instruction=instruction,
@@ -113,7 +121,7 @@ def process(
         engine = build_engine(settings)
         try:
             with progress_bar(err, transient=True) as bar:
-                task = bar.add_task(f"{mode.value} {audio.name}", total=None)
+                task = bar.add_task(f"{params.mode.value} {audio.name}", total=None)
 
                 def on_progress(p) -> None:
                     bar.update(task, completed=p.done, total=p.total)
@@ -128,7 +136,7 @@ def process(
         result = asyncio.run(run())
     except StepAudioError as exc:
         _fail(exc)
-    text = render(result, fmt.value)
+    text = render(result, fmt)
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}")

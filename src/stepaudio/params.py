@@ -1,4 +1,10 @@
-"""The five processing modes and the parameters a request may set (the seed's fields)."""
+"""The five processing modes, the parameters a request may set and their defaults.
+
+The bottom of the package: engines, the pipeline and every face (HTTP forms, OpenAI
+routes, CLI, web page, task worker) import it; it imports nothing of ours. Faces build a
+request with ``ProcessParams.from_user(...)``, passing what the user gave (None or ""
+for what they left out) so that the defaults are stated here only.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +32,18 @@ class Mode(StrEnum):
         """Modes whose answer grows with the audio (so windows stay short)."""
         return self in (Mode.ASR, Mode.TRANSLATE, Mode.S2T)
 
+    @property
+    def default_temperature(self) -> float:
+        """Sampling temperature when the request sets none: greedy for a transcript,
+        nearly so for a translation, freer for answers and summaries."""
+        return {Mode.ASR: 0.0, Mode.TRANSLATE: 0.1}.get(self, 0.7)
 
+
+DEFAULT_MODE = Mode.S2T
 DEFAULT_QUESTION = "What is the main content of this audio?"
+DEFAULT_TARGET_LANG = "Chinese"
+DEFAULT_MAX_TOKENS = 2048
+DEFAULT_TOP_P = 0.9
 
 MAX_TEXT_CHARS = 2000
 """Longest ``question`` or ``instruction``: a question, not a document to smuggle in."""
@@ -72,23 +88,23 @@ class ProcessParams(BaseModel):
 
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
-    mode: Mode = Mode.S2T
+    mode: Mode = DEFAULT_MODE
     """One of s2t, asr, understand, translate, summarize."""
     instruction: PromptText | None = Field(None, max_length=MAX_TEXT_CHARS)
     """Extra instruction (s2t, summarize); control characters but newline and tab are
     dropped."""
     question: PromptText = Field(DEFAULT_QUESTION, min_length=1, max_length=MAX_TEXT_CHARS)
     """The question (understand); control characters but newline and tab are dropped."""
-    target_lang: LanguageName = Field("Chinese", min_length=1, max_length=MAX_LANG_CHARS)
+    target_lang: LanguageName = Field(DEFAULT_TARGET_LANG, min_length=1, max_length=MAX_LANG_CHARS)
     """Target language (translate): a language name or code (letters, digits, spaces,
     hyphens, parentheses)."""
     language: str | None = Field(None, max_length=16)
     """Spoken language code (``en``, ``zh``…); None: detected."""
-    max_tokens: int = Field(2048, ge=1, le=65536)
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, le=65536)
     """Most tokens the model may generate per call (reasoning included)."""
     temperature: float | None = Field(None, ge=0, le=2)
     """Sampling temperature; None: the mode's default (0.7, 0 for asr, 0.1 for translate)."""
-    top_p: float = Field(0.9, gt=0, le=1)
+    top_p: float = Field(DEFAULT_TOP_P, gt=0, le=1)
     """Nucleus sampling."""
     repetition_penalty: float = Field(1.0, gt=0, le=2)
     """Repetition penalty."""
@@ -100,7 +116,18 @@ class ProcessParams(BaseModel):
     parallel: int | None = Field(None, ge=1, le=64)
     """Windows processed at once, at most (the engine's slots bound it too)."""
 
+    @classmethod
+    def from_user(cls, **values: object) -> ProcessParams:
+        """Parameters from a face's raw values: a value left out (None, or "" from an
+        empty form field or option) takes the model's default; everything else is
+        validated as given (``pydantic.ValidationError`` if wrong).
+
+        A blank but non-empty string is kept, not dropped: over HTTP a ``target_lang``
+        of spaces is a mistake the caller hears about (400). Faces whose text boxes
+        always send a string (the web page) trim them first."""
+        return cls.model_validate({k: v for k, v in values.items() if v is not None and v != ""})
+
     def effective_temperature(self) -> float:
         if self.temperature is not None:
             return self.temperature
-        return {Mode.ASR: 0.0, Mode.TRANSLATE: 0.1}.get(self.mode, 0.7)
+        return self.mode.default_temperature

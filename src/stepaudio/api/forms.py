@@ -1,32 +1,46 @@
-"""The seed's multipart fields, with its defaults, turned into ``ProcessParams``."""
+"""The seed's multipart fields turned into ``ProcessParams``.
+
+Every field is optional here: what the caller leaves out is filled by the model's own
+defaults (``params.py``), so they are stated once; the field descriptions come from the
+model too, with its default, for the API docs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Form
 
-from stepaudio.params import DEFAULT_QUESTION, Mode, ProcessParams
+from stepaudio.params import Mode, ProcessParams
+
+
+def _field(name: str) -> Any:
+    info = ProcessParams.model_fields[name]
+    default = info.get_default()
+    shown = getattr(default, "value", default)
+    suffix = "" if default is None else f" Default: {shown}."
+    return Form(None, description=f"{info.description or ''}{suffix}".strip())
 
 
 def process_params(
-    mode: Mode = Form(Mode.S2T, description="s2t, asr, understand, translate or summarize"),
-    instruction: str | None = Form(None, description="Extra instruction (s2t, summarize)"),
-    question: str = Form(DEFAULT_QUESTION, description="Question (understand)"),
-    target_lang: str = Form("Chinese", description="Target language (translate)"),
-    language: str | None = Form(None, description="Spoken language code; empty: detect"),
-    max_tokens: int = Form(2048, description="Most tokens generated per model call"),
-    temperature: float | None = Form(None, description="Sampling temperature; empty: per mode"),
-    top_p: float = Form(0.9),
-    repetition_penalty: float = Form(1.0),
-    thinking: bool = Form(True, description="Let the model reason before answering"),
-    segment_duration: float | None = Form(None, description="Window length in seconds"),
-    parallel: int | None = Form(None, description="Windows processed at once"),
+    mode: Mode | None = _field("mode"),
+    instruction: str | None = _field("instruction"),
+    question: str | None = _field("question"),
+    target_lang: str | None = _field("target_lang"),
+    language: str | None = _field("language"),
+    max_tokens: int | None = _field("max_tokens"),
+    temperature: float | None = _field("temperature"),
+    top_p: float | None = _field("top_p"),
+    repetition_penalty: float | None = _field("repetition_penalty"),
+    thinking: bool | None = _field("thinking"),
+    segment_duration: float | None = _field("segment_duration"),
+    parallel: int | None = _field("parallel"),
 ) -> ProcessParams:
-    return ProcessParams(
+    return ProcessParams.from_user(
         mode=mode,
-        instruction=instruction or None,
+        instruction=instruction,
         question=question,
         target_lang=target_lang,
-        language=language or None,
+        language=language,
         max_tokens=max_tokens,
         temperature=temperature,
         top_p=top_p,

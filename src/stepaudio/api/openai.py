@@ -5,100 +5,67 @@ unchanged against it.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, aclosing
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from stepaudio.api.auth import caller
 from stepaudio.api.disconnect import unless_disconnected
-from stepaudio.api.seed import model_label
-from stepaudio.api.services import Services, get_services
-from stepaudio.api.uploads import save_upload
+from stepaudio.api.services import Services, get_services, model_label
+from stepaudio.api.uploads import temporary_upload
 from stepaudio.errors import InvalidParameter, StepAudioError
 from stepaudio.params import Mode, ProcessParams
-from stepaudio.pipeline.formats import srt, vtt
+from stepaudio.pipeline.formats import Format, media_type, render
 from stepaudio.pipeline.result import ProcessResult
-from stepaudio.pipeline.run import Progress
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 
 
-def _verbose(result: ProcessResult, task: str) -> dict[str, Any]:
-    return {
-        "task": task,
-        "language": result.language,
-        "duration": result.usage.audio_seconds,
-        "text": result.answer,
-        "segments": [
-            {"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text}
-            for i, s in enumerate(result.segments)
-        ],
-    }
-
-
-def _formatted(result: ProcessResult, fmt: ResponseFormat, task: str):
-    if fmt == "text":
-        return PlainTextResponse(result.answer)
-    if fmt == "srt":
-        return PlainTextResponse(srt(result))
-    if fmt == "vtt":
-        return PlainTextResponse(vtt(result), media_type="text/vtt")
-    if fmt == "verbose_json":
-        return JSONResponse(_verbose(result, task))
-    return JSONResponse({"text": result.answer})
+def _formatted(result: ProcessResult, fmt: ResponseFormat) -> Response:
+    # OpenAI's "json" is its small transcription object, not our whole result.
+    chosen = Format.OPENAI_JSON if fmt == "json" else Format(fmt)
+    return Response(render(result, chosen), media_type=media_type(chosen))
 
 
 def _sse(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _streamed(services: Services, path: Path, params: ProcessParams) -> AsyncIterator[str]:
-    """``transcript.text.delta`` events in order as windows finish, then ``.done``."""
-    queue: asyncio.Queue[Progress] = asyncio.Queue()
-    finished: dict[int, str] = {}
-    next_index = 0
-
-    async def run() -> ProcessResult:
-        async with services.admitted(params.mode.value):
-            return await services.pipeline.process(path, params, on_progress=queue.put_nowait)
-
-    work = asyncio.create_task(run())
-    try:
-        while not (work.done() and queue.empty()):
-            getter = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():
-                getter.cancel()
-                continue
-            progress = getter.result()
-            if progress.index is None or progress.output is None:
-                continue
-            finished[progress.index] = progress.output.text
-            while next_index in finished:
-                text = finished.pop(next_index)
-                delta = text if next_index == 0 else f" {text}"
-                next_index += 1
-                if text.strip():
-                    yield _sse({"type": "transcript.text.delta", "delta": delta})
-        result = work.result()
-        yield _sse({"type": "transcript.text.done", "text": result.answer})
-    except StepAudioError as exc:
-        yield _sse({"type": "error", "error": exc.to_dict()})
-    finally:
-        if not work.done():
-            work.cancel()
-        path.unlink(missing_ok=True)
+async def _streamed(
+    services: Services, path: Path, params: ProcessParams, upload: AsyncExitStack
+) -> AsyncIterator[str]:
+    """``transcript.text.delta`` events in order as windows finish, then ``.done``;
+    ``upload`` (the stored file) is closed when the stream ends."""
+    async with upload:
+        try:
+            async with (
+                services.admitted(params.mode.value),
+                # Closed at once if the client goes away: that cancels the work.
+                aclosing(services.pipeline.events(path, params)) as events,
+            ):
+                first = True
+                async for event in events:
+                    if isinstance(event, ProcessResult):
+                        yield _sse({"type": "transcript.text.done", "text": event.answer})
+                    elif event.output is not None:
+                        text = event.output.text
+                        delta = text if first else f" {text}"
+                        first = False
+                        if text.strip():
+                            yield _sse({"type": "transcript.text.delta", "delta": delta})
+        except StepAudioError as exc:
+            yield _sse({"type": "error", "error": exc.to_dict()})
     yield "data: [DONE]\n\n"
 
 
@@ -109,27 +76,25 @@ async def _audio_endpoint(
     params: ProcessParams,
     fmt: ResponseFormat,
     stream: bool,
-    task: str,
-):
+) -> Response:
     settings = services.settings
-    stored = await save_upload(file, settings.data_dir / "uploads", settings.max_upload_bytes)
-    if stream:
-        try:
-            await services.pipeline.probe(stored.path)
-        except BaseException:
-            stored.path.unlink(missing_ok=True)
-            raise
-        return StreamingResponse(
-            _streamed(services, stored.path, params), media_type="text/event-stream"
+    async with AsyncExitStack() as stack:
+        stored = await stack.enter_async_context(
+            temporary_upload(file, settings.data_dir / "uploads", settings.max_upload_bytes)
         )
-    try:
+        if stream:
+            # Refused here (a status, not an event) if it is no audio or too long.
+            await services.pipeline.probe(stored.path)
+            # From here the stream owns the file: removed when it ends.
+            return StreamingResponse(
+                _streamed(services, stored.path, params, stack.pop_all()),
+                media_type="text/event-stream",
+            )
         async with services.admitted(params.mode.value):
             result = await unless_disconnected(
                 request, services.pipeline.process(stored.path, params)
             )
-    finally:
-        stored.path.unlink(missing_ok=True)
-    return _formatted(result, fmt, task)
+    return _formatted(result, fmt)
 
 
 @router.post("/audio/transcriptions")
@@ -146,10 +111,8 @@ async def transcriptions(
     _who: str = Depends(caller),
 ):
     """Verbatim transcript of the file, any length."""
-    params = ProcessParams(mode=Mode.ASR, language=language or None, temperature=temperature)
-    return await _audio_endpoint(
-        request, services, file, params, response_format, stream, "transcribe"
-    )
+    params = ProcessParams.from_user(mode=Mode.ASR, language=language, temperature=temperature)
+    return await _audio_endpoint(request, services, file, params, response_format, stream)
 
 
 @router.post("/audio/translations")
@@ -165,10 +128,10 @@ async def translations(
     _who: str = Depends(caller),
 ):
     """The speech translated into English, as OpenAI's endpoint does."""
-    params = ProcessParams(mode=Mode.TRANSLATE, target_lang="English", temperature=temperature)
-    return await _audio_endpoint(
-        request, services, file, params, response_format, stream, "translate"
+    params = ProcessParams.from_user(
+        mode=Mode.TRANSLATE, target_lang="English", temperature=temperature
     )
+    return await _audio_endpoint(request, services, file, params, response_format, stream)
 
 
 @router.get("/models")
@@ -264,23 +227,21 @@ async def chat_completions(
     """Chat about one recording sent as an ``input_audio`` part."""
     audio, text = _audio_and_text(body.messages)
     settings = services.settings
-    params = ProcessParams(
+    params = ProcessParams.from_user(
         mode=body.mode,
-        question=text or ProcessParams().question,
-        instruction=text or None,
-        max_tokens=body.max_completion_tokens or body.max_tokens or 2048,
+        question=text,
+        instruction=text,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
         temperature=body.temperature,
-        top_p=body.top_p or 0.9,
+        top_p=body.top_p,
     )
-    upload = _BytesUpload(audio[0])
-    stored = await save_upload(upload, settings.data_dir / "uploads", settings.max_upload_bytes)
-    try:
-        async with services.admitted(params.mode.value):
-            result = await unless_disconnected(
-                request, services.pipeline.process(stored.path, params)
-            )
-    finally:
-        stored.path.unlink(missing_ok=True)
+    async with (
+        temporary_upload(
+            _BytesUpload(audio[0]), settings.data_dir / "uploads", settings.max_upload_bytes
+        ) as stored,
+        services.admitted(params.mode.value),
+    ):
+        result = await unless_disconnected(request, services.pipeline.process(stored.path, params))
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     message = {"role": "assistant", "content": result.answer}

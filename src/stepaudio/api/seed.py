@@ -11,19 +11,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from stepaudio.api.auth import caller
 from stepaudio.api.disconnect import unless_disconnected
 from stepaudio.api.forms import process_params
-from stepaudio.api.services import Services, get_services
+from stepaudio.api.services import Services, get_services, model_label
 from stepaudio.api.uploads import temporary_upload
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.describe import audio_report
 from stepaudio.pipeline.result import ProcessResult
 
 router = APIRouter()
-
-
-def model_label(services: Services) -> str:
-    if services.settings.all_backends():
-        return services.settings.all_backends()[0].model
-    return services.engine.name
 
 
 @router.post("/api/process", response_model=ProcessResult, tags=["seed"])

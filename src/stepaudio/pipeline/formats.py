@@ -1,13 +1,36 @@
-"""A result as text for people and subtitle players: txt, json, srt, vtt, md."""
+"""One result, every output format of every face: the CLI's ``--format``, the web page's
+downloads and the OpenAI routes' ``response_format`` all render through ``render``."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
 
+from stepaudio.params import Mode
 from stepaudio.pipeline.result import ProcessResult
 
 
-def _clock(seconds: float, sep: str) -> str:
+class Format(StrEnum):
+    TXT = "txt"
+    """The answer as plain text."""
+    TEXT = "text"
+    """The same (OpenAI's name)."""
+    JSON = "json"
+    """The whole result, as ``/api/process`` returns it."""
+    SRT = "srt"
+    VTT = "vtt"
+    MD = "md"
+    """A readable report: summary, answer, timed transcript, reasoning."""
+    OPENAI_JSON = "openai_json"
+    """OpenAI's ``json`` transcription object: ``{"text": answer}``."""
+    VERBOSE_JSON = "verbose_json"
+    """OpenAI's ``verbose_json``: language, duration and timed segments."""
+
+
+def timestamp(seconds: float, sep: str = ".") -> str:
+    """``HH:MM:SS.mmm`` (``sep`` ``,`` for SubRip)."""
     ms = round(seconds * 1000)
     h, ms = divmod(ms, 3_600_000)
     m, ms = divmod(ms, 60_000)
@@ -15,16 +38,21 @@ def _clock(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
+def clock(seconds: float) -> str:
+    """``HH:MM:SS``, to the nearest second (for people reading along)."""
+    return timestamp(round(seconds))[:8]
+
+
 def srt(result: ProcessResult) -> str:
     blocks = [
-        f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{s.text}\n"
+        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{s.text}\n"
         for i, s in enumerate(result.segments, 1)
     ]
     return "\n".join(blocks)
 
 
 def vtt(result: ProcessResult) -> str:
-    cues = [f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{s.text}\n" for s in result.segments]
+    cues = [f"{timestamp(s.start)} --> {timestamp(s.end)}\n{s.text}\n" for s in result.segments]
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
@@ -32,11 +60,12 @@ def markdown(result: ProcessResult) -> str:
     lines = [f"# {result.mode.value}", ""]
     if result.summary:
         lines += ["## Summary", "", result.summary, ""]
-    if result.mode.value in ("understand", "translate"):
+    if result.mode in (Mode.UNDERSTAND, Mode.TRANSLATE):
         lines += ["## Answer", "", result.answer, ""]
-    if result.segments and result.mode.value != "translate":
+    if result.segments and result.mode is not Mode.TRANSLATE:
         lines += ["## Transcript", ""]
-        lines += [f"- **[{_clock(s.start, '.')[:8]}]** {s.text}" for s in result.segments]
+        # Truncated to the second, not rounded: a line never starts after its speech.
+        lines += [f"- **[{timestamp(s.start)[:8]}]** {s.text}" for s in result.segments]
         lines.append("")
     if result.thinking:
         lines += [
@@ -50,13 +79,49 @@ def markdown(result: ProcessResult) -> str:
     return "\n".join(lines)
 
 
-def render(result: ProcessResult, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2)
-    if fmt == "srt":
-        return srt(result)
-    if fmt == "vtt":
-        return vtt(result)
-    if fmt == "md":
-        return markdown(result)
-    return result.answer
+def _compact(data: Any) -> str:
+    # As FastAPI's JSONResponse writes it, so the OpenAI routes' bodies are unchanged.
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def verbose(result: ProcessResult) -> dict[str, Any]:
+    return {
+        "task": "translate" if result.mode is Mode.TRANSLATE else "transcribe",
+        "language": result.language,
+        "duration": result.usage.audio_seconds,
+        "text": result.answer,
+        "segments": [
+            {"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text}
+            for i, s in enumerate(result.segments)
+        ],
+    }
+
+
+_RENDERERS: dict[Format, Callable[[ProcessResult], str]] = {
+    Format.TXT: lambda r: r.answer,
+    Format.TEXT: lambda r: r.answer,
+    Format.JSON: lambda r: json.dumps(r.model_dump(mode="json"), ensure_ascii=False, indent=2),
+    Format.SRT: srt,
+    Format.VTT: vtt,
+    Format.MD: markdown,
+    Format.OPENAI_JSON: lambda r: _compact({"text": r.answer}),
+    Format.VERBOSE_JSON: lambda r: _compact(verbose(r)),
+}
+
+MEDIA_TYPES: dict[Format, str] = {
+    Format.JSON: "application/json",
+    Format.OPENAI_JSON: "application/json",
+    Format.VERBOSE_JSON: "application/json",
+    Format.VTT: "text/vtt",
+    Format.MD: "text/markdown",
+}
+"""Content types for HTTP; text/plain for the rest (srt too, as before)."""
+
+
+def render(result: ProcessResult, fmt: Format | str) -> str:
+    """``result`` as ``fmt`` (``ValueError`` for an unknown format)."""
+    return _RENDERERS[Format(fmt)](result)
+
+
+def media_type(fmt: Format | str) -> str:
+    return MEDIA_TYPES.get(Format(fmt), "text/plain")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -41,6 +41,28 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+
+
+class _InAudioOrder:
+    """Reorders finished windows (they finish out of order when parallel) into audio order.
+
+    Every report still counts at once (``done`` moves the bar); a window's output is
+    passed on only once all the windows before it have been."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, Progress] = {}
+        self._next = 0
+
+    def feed(self, progress: Progress) -> list[Progress]:
+        if progress.index is None or progress.output is None:
+            return [progress]
+        self._held[progress.index] = progress
+        ready = []
+        while self._next in self._held:
+            ready.append(replace(self._held.pop(self._next), done=progress.done))
+            self._next += 1
+        # Out of order: a count-only report, its output waits for the windows before it.
+        return ready or [Progress(progress.done, progress.total, progress.stage)]
 
 
 class WindowStore(Protocol):
@@ -180,6 +202,30 @@ class Pipeline:
             windows=len(spans),
             params=params.model_dump(mode="json"),
         )
+
+    async def events(
+        self, source: Path, params: ProcessParams
+    ) -> AsyncIterator[Progress | ProcessResult]:
+        """``process`` as a stream: progress reports, window outputs in audio order, then
+        the result; for callers that show or stream windows as they finish (the OpenAI
+        streaming route, the web page).
+
+        Errors are raised from the iteration; leaving it early (a client gone) cancels
+        the work."""
+        queue: asyncio.Queue[Progress | None] = asyncio.Queue()
+        work = asyncio.create_task(self.process(source, params, on_progress=queue.put_nowait))
+        # Reports are queued before the work ends, so the end mark comes after them all.
+        work.add_done_callback(lambda _: queue.put_nowait(None))
+        order = _InAudioOrder()
+        try:
+            while (progress := await queue.get()) is not None:
+                for event in order.feed(progress):
+                    yield event
+            yield work.result()
+        finally:
+            if not work.done():
+                work.cancel()
+                await asyncio.wait({work})
 
     async def _run_windows(
         self,

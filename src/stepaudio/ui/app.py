@@ -1,7 +1,8 @@
 """The web page: upload or record, pick a mode, watch the answer arrive.
 
-``build_ui(app)`` lays out a ``gr.Blocks`` whose handlers (``handlers.py``) use the app's
-services; ``mount_ui(app)`` puts it at ``/ui`` on the same FastAPI server, with the login
+``build_ui(app)`` lays out the page (``layout.py``) and wires its controls to handlers
+that use the app's services (``handlers.py``, ``tasks.py``, ``status.py``);
+``mount_ui(app)`` puts it at ``/ui`` on the same FastAPI server, with the login
 (``login.py``) and the confinement of Gradio's files (``files.py``).
 """
 
@@ -21,6 +22,7 @@ from starlette.routing import Mount
 from stepaudio.config import Settings
 from stepaudio.params import Mode
 from stepaudio.ui import handlers as h
+from stepaudio.ui.context import UiContext
 from stepaudio.ui.files import (
     CACHE_KEEP_S,
     CACHE_SWEEP_S,
@@ -28,13 +30,14 @@ from stepaudio.ui.files import (
     FilePolicy,
     confine_components,
 )
-from stepaudio.ui.i18n import LANGUAGES, pick_language, t
+from stepaudio.ui.i18n import pick_language, t
+from stepaudio.ui.layout import FORM, RESTORED, RESULTS, lay_out, logout_link
 from stepaudio.ui.login import login_router
+from stepaudio.ui.service_status import status_markdown
+from stepaudio.ui.tasks import follow_task, submit_task
+from stepaudio.ui.views import View, error_view
 
 UI_PATH = "/ui"
-MODE_KEYS = {m.value: f"mode_{m.value}" for m in Mode}
-MODE_TEMPERATURE = {Mode.ASR.value: 0.0, Mode.TRANSLATE.value: 0.1}
-TARGET_LANGUAGES = ["Chinese", "English", "Japanese", "Korean", "French", "German", "Spanish"]
 
 # The page keeps ``?task=<id>`` in its address so a reload or a shared link reopens the
 # task; replaceState changes the address without reloading.
@@ -59,15 +62,7 @@ THEME = gr.themes.Soft(
 )
 
 
-def mode_choices(lang: str) -> list[tuple[str, str]]:
-    return [(t(lang, key), value) for value, key in MODE_KEYS.items()]
-
-
-def logout_link(lang: str) -> str:
-    return f'<a href="/logout" id="sa-logout">{t(lang, "logout")}</a>'
-
-
-def _view_outputs(view: h.View) -> tuple[Any, ...]:
+def view_outputs(view: View) -> tuple[Any, ...]:
     """A ``View`` as the values of the result components (gr.skip() keeps a field)."""
 
     def keep(value: Any) -> Any:
@@ -93,119 +88,14 @@ def _view_outputs(view: h.View) -> tuple[Any, ...]:
 
 def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) -> gr.Blocks:
     """The page for ``app`` (a FastAPI app whose ``state.services`` exists once started)."""
-    ctx = h.UiContext(app, task_after_s=task_after_s, poll_s=poll_s)
-    en = "en"
+    ctx = UiContext(app, task_after_s=task_after_s, poll_s=poll_s)
 
     # Gradio sweeps what it cached (uploads, results) once a day after their last use.
     with gr.Blocks(
         title="Step-Audio", analytics_enabled=False, delete_cache=(CACHE_SWEEP_S, CACHE_KEEP_S)
     ) as demo:
-        with gr.Row(equal_height=True):
-            title = gr.Markdown(f"## {t(en, 'title')}", elem_id="sa-title")
-            logout = gr.HTML(
-                logout_link(en),
-                visible=False,
-                elem_id="sa-logout-box",
-                scale=0,
-                min_width=120,
-            )
-            lang = gr.Radio(
-                [(name, code) for code, name in LANGUAGES.items()],
-                value=en,
-                label=t(en, "language"),
-                elem_id="sa-lang",
-                scale=0,
-                min_width=220,
-            )
-        intro = gr.Markdown(t(en, "intro"))
-        with gr.Tabs():
-            with gr.Tab(t(en, "tab_process"), id="process") as tab_process, gr.Row():
-                with gr.Column(scale=2):
-                    audio = gr.Audio(
-                        sources=["upload", "microphone"],
-                        type="filepath",
-                        label=t(en, "audio"),
-                        elem_id="sa-audio",
-                    )
-                    info = gr.Markdown(elem_id="sa-info")
-                    mode = gr.Radio(
-                        mode_choices(en),
-                        value=Mode.S2T.value,
-                        label=t(en, "mode"),
-                        elem_id="sa-mode",
-                    )
-                    question = gr.Textbox(
-                        label=t(en, "question"), visible=False, elem_id="sa-question"
-                    )
-                    target = gr.Dropdown(
-                        TARGET_LANGUAGES,
-                        value="Chinese",
-                        allow_custom_value=True,
-                        label=t(en, "target_lang"),
-                        visible=False,
-                        elem_id="sa-target",
-                    )
-                    instruction = gr.Textbox(label=t(en, "instruction"), elem_id="sa-instr")
-                    with gr.Accordion(t(en, "advanced"), open=False) as advanced:
-                        max_tokens = gr.Slider(
-                            64, 16384, value=2048, step=64, label=t(en, "max_tokens")
-                        )
-                        temperature = gr.Slider(
-                            0, 2, value=0.7, step=0.05, label=t(en, "temperature")
-                        )
-                        thinking = gr.Checkbox(value=True, label=t(en, "thinking"))
-                        segment = gr.Number(
-                            value=0, minimum=0, label=t(en, "segment"), elem_id="sa-segment"
-                        )
-                        as_task = gr.Checkbox(
-                            value=False, label=t(en, "as_task"), elem_id="sa-as-task"
-                        )
-                    run = gr.Button(t(en, "run"), variant="primary", elem_id="sa-run")
-                with gr.Column(scale=3):
-                    progress = gr.HTML(elem_id="sa-progress")
-                    answer = gr.Textbox(
-                        label=t(en, "answer"),
-                        lines=6,
-                        interactive=False,
-                        buttons=["copy"],
-                        elem_id="sa-answer",
-                    )
-                    with gr.Accordion(t(en, "thinking_box"), open=False) as reasoning:
-                        thought = gr.Textbox(
-                            show_label=False, lines=6, interactive=False, elem_id="sa-think"
-                        )
-                    transcript = gr.Textbox(
-                        label=t(en, "transcript"),
-                        lines=8,
-                        max_lines=30,
-                        interactive=False,
-                        buttons=["copy"],
-                        elem_id="sa-transcript",
-                    )
-                    summary = gr.Textbox(
-                        label=t(en, "summary"),
-                        lines=3,
-                        interactive=False,
-                        elem_id="sa-summary",
-                        visible="hidden",
-                    )
-                    files = gr.File(
-                        label=t(en, "downloads"),
-                        file_count="multiple",
-                        interactive=False,
-                        visible="hidden",
-                        elem_id="sa-files",
-                    )
-                    task_id = gr.Textbox(
-                        label=t(en, "task"), interactive=False, elem_id="sa-task", visible="hidden"
-                    )
-            with gr.Tab(t(en, "tab_status"), id="status") as tab_status:
-                status = gr.Markdown(elem_id="sa-status")
-                refresh = gr.Button(t(en, "refresh"), size="sm")
-
-        results = [progress, answer, thought, transcript, summary, files, task_id]
-        form = [mode, question, target, instruction, max_tokens, temperature, thinking, segment]
-        restored = [mode, question, target]
+        page = lay_out()
+        results, form, restored = page.all(*RESULTS), page.all(*FORM), page.all(*RESTORED)
 
         async def describe(
             path: str | None, mode_v: str, segment_v: float, lang_v: str
@@ -227,32 +117,32 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
             request: gr.Request,
         ) -> AsyncIterator[tuple[Any, ...]]:
             if not path:
-                yield _view_outputs(h.error_view(t(lang_v, "no_audio")))
+                yield view_outputs(error_view(t(lang_v, "no_audio")))
                 return
             who = h.visitor(ctx.services, request)
             if who.owner is None:
-                yield _view_outputs(h.error_view(t(lang_v, "bad_key")))
+                yield view_outputs(error_view(t(lang_v, "bad_key")))
                 return
             try:
-                params = h.build_params(
-                    mode_v,
-                    question_v,
-                    target_v,
-                    instruction_v,
-                    max_tokens_v,
-                    temperature_v,
-                    thinking_v,
-                    segment_v,
+                params = h.form_params(
+                    mode=mode_v,
+                    question=question_v,
+                    target_lang=target_v,
+                    instruction=instruction_v,
+                    max_tokens=int(max_tokens_v),
+                    temperature=float(temperature_v),
+                    thinking=bool(thinking_v),
+                    segment_duration=segment_v,
                 )
             except ValueError as exc:
-                yield _view_outputs(h.error_view(t(lang_v, "error", error=str(exc))))
+                yield view_outputs(error_view(t(lang_v, "error", error=str(exc))))
                 return
             if task_flag:
-                views = h.submit_task(ctx, Path(path), params, who.key, lang_v)
+                views = submit_task(ctx, Path(path), params, who.key, lang_v)
             else:
                 views = h.run_inline(ctx, Path(path), params, lang_v)
             async for view in views:
-                yield _view_outputs(view)
+                yield view_outputs(view)
 
         async def opened(request: gr.Request) -> tuple[Any, ...]:
             query = dict(request.query_params) if request else {}
@@ -275,97 +165,43 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
                 yield tuple(gr.skip() for _ in [*results, *restored])
                 return
             who = h.visitor(ctx.services, request)
-            async for view in h.follow_task(ctx, task, who.key, lang_v):
+            async for view in follow_task(ctx, task, who.key, lang_v):
                 p = view.params or {}
                 form_values = tuple(
                     p[k] if p.get(k) else gr.skip() for k in ("mode", "question", "target_lang")
                 )
-                yield _view_outputs(view) + form_values
+                yield view_outputs(view) + form_values
 
         def mode_changed(mode_v: str) -> tuple[Any, ...]:
             return (
                 gr.update(visible=mode_v == Mode.UNDERSTAND.value),
                 gr.update(visible=mode_v == Mode.TRANSLATE.value),
                 gr.update(visible=mode_v in (Mode.S2T.value, Mode.SUMMARIZE.value)),
-                MODE_TEMPERATURE.get(mode_v, 0.7),
+                Mode(mode_v).default_temperature,
             )
 
         async def relabel(lang_v: str) -> tuple[Any, ...]:
-            def label(key: str) -> Any:
-                return gr.update(label=t(lang_v, key))
-
-            return (
-                f"## {t(lang_v, 'title')}",
-                logout_link(lang_v),
-                t(lang_v, "intro"),
-                label("language"),
-                label("tab_process"),
-                label("tab_status"),
-                label("audio"),
-                gr.update(choices=mode_choices(lang_v), label=t(lang_v, "mode")),
-                label("question"),
-                label("target_lang"),
-                label("instruction"),
-                label("advanced"),
-                label("max_tokens"),
-                label("temperature"),
-                label("thinking"),
-                label("segment"),
-                label("as_task"),
-                gr.update(value=t(lang_v, "run")),
-                label("answer"),
-                label("thinking_box"),
-                label("transcript"),
-                label("summary"),
-                label("downloads"),
-                label("task"),
-                gr.update(value=t(lang_v, "refresh")),
-                await h.status_markdown(ctx, lang_v),
-            )
+            texts = tuple(redo(lang_v) for _, redo in page.relabels)
+            return (*texts, await status_markdown(ctx, lang_v))
 
         async def show_status(lang_v: str) -> str:
-            return await h.status_markdown(ctx, lang_v)
+            return await status_markdown(ctx, lang_v)
 
-        labelled = [
-            title,
-            logout,
-            intro,
-            lang,
-            tab_process,
-            tab_status,
-            audio,
-            mode,
-            question,
-            target,
-            instruction,
-            advanced,
-            max_tokens,
-            temperature,
-            thinking,
-            segment,
-            as_task,
-            run,
-            answer,
-            reasoning,
-            transcript,
-            summary,
-            files,
-            task_id,
-            refresh,
-            status,
-        ]
+        audio, mode, segment, lang = page.all("audio", "mode", "segment", "lang")
+        info, as_task, task_id, status = page.all("info", "as_task", "task_id", "status")
         info_inputs = [audio, mode, segment, lang]
         audio.change(describe, info_inputs, [info, as_task], concurrency_limit=None)
         segment.change(describe, info_inputs, [info, as_task], concurrency_limit=None)
-        mode.change(mode_changed, mode, [question, target, instruction, temperature]).then(
-            describe, info_inputs, [info, as_task], concurrency_limit=None
-        )
+        mode.change(
+            mode_changed, mode, page.all("question", "target", "instruction", "temperature")
+        ).then(describe, info_inputs, [info, as_task], concurrency_limit=None)
+        labelled = [component for component, _ in page.relabels] + [status]
         lang.change(relabel, lang, labelled, concurrency_limit=None)
         # Our own admission control (queue, 429) limits work, not Gradio's per-event queue.
-        run.click(process, [audio, *form, as_task, lang], results, concurrency_limit=None)
+        page["run"].click(process, [audio, *form, as_task, lang], results, concurrency_limit=None)
         task_id.change(None, task_id, None, js=URL_JS)
-        refresh.click(show_status, lang, status, concurrency_limit=None)
-        demo.load(opened, None, [lang, task_id, logout]).then(
+        page["refresh"].click(show_status, lang, status, concurrency_limit=None)
+        demo.load(opened, None, [lang, task_id, page["logout"]]).then(
             resume, [task_id, lang], [*results, *restored], concurrency_limit=None
         ).then(show_status, lang, status)
     return demo

@@ -1,0 +1,89 @@
+"""pipeline/formats.py: one result rendered in every face's formats (no audio, no model)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stepaudio.params import Mode
+from stepaudio.pipeline.formats import Format, clock, media_type, render, timestamp
+from stepaudio.pipeline.result import ProcessResult
+
+
+def result(mode: Mode = Mode.ASR, **extra) -> ProcessResult:
+    values = {
+        "answer": "Ask not. 问你",
+        "thinking": "",
+        "full_response": "Ask not. 问你",
+        "elapsed_time": 1.5,
+        "mode": mode,
+        "segments": [
+            {"start": 0.0, "end": 1.25, "text": "Ask not."},
+            {"start": 3661.4996, "end": 3662.0, "text": "问你"},
+        ],
+        "language": "en",
+        "audio": {"duration": 3662.0},
+        "usage": {"audio_seconds": 3662.0, "prompt_tokens": 10, "completion_tokens": 4},
+        "timings": {"decode": 0.1, "model": 1.4, "total": 1.5},
+        "engine": "embedded",
+        "windows": 2,
+    }
+    return ProcessResult.model_validate({**values, **extra})
+
+
+def test_clocks():
+    assert timestamp(3661.4996) == "01:01:01.500"
+    assert timestamp(59.9999, ",") == "00:01:00,000"
+    assert clock(3661.5) == "01:01:02"  # rounded to the second
+    assert clock(0.4) == "00:00:00"
+
+
+def test_subtitles():
+    assert render(result(), Format.SRT) == (
+        "1\n00:00:00,000 --> 00:00:01,250\nAsk not.\n\n2\n01:01:01,500 --> 01:01:02,000\n问你\n"
+    )
+    assert render(result(), "vtt") == (
+        "WEBVTT\n\n00:00:00.000 --> 00:00:01.250\nAsk not.\n\n01:01:01.500 --> 01:01:02.000\n问你\n"
+    )
+
+
+def test_text_and_json():
+    r = result()
+    assert render(r, "txt") == render(r, "text") == "Ask not. 问你"
+    assert json.loads(render(r, "json")) == r.model_dump(mode="json")
+    assert "问你" in render(r, "json")  # not \\u-escaped
+
+
+def test_openai_shapes():
+    assert render(result(), Format.OPENAI_JSON) == '{"text":"Ask not. 问你"}'
+    verbose = json.loads(render(result(), "verbose_json"))
+    assert verbose["task"] == "transcribe" and verbose["duration"] == 3662.0
+    assert verbose["language"] == "en" and verbose["text"] == "Ask not. 问你"
+    assert [s["id"] for s in verbose["segments"]] == [0, 1]
+    assert verbose["segments"][1] == {
+        "id": 1,
+        "seek": 0,
+        "start": 3661.4996,
+        "end": 3662.0,
+        "text": "问你",
+    }
+    translated = json.loads(render(result(Mode.TRANSLATE), "verbose_json"))
+    assert translated["task"] == "translate"
+
+
+def test_markdown_per_mode():
+    s2t = render(result(Mode.S2T, summary="A plea.", thinking="hmm"), Format.MD)
+    assert s2t.startswith("# s2t\n\n## Summary\n\nA plea.\n")
+    assert "- **[01:01:01]** 问你" in s2t  # truncated to the second, never later
+    assert "## Answer" not in s2t
+    assert "<details><summary>Reasoning</summary>\n\nhmm\n" in s2t
+    translated = render(result(Mode.TRANSLATE), "md")
+    assert "## Answer\n\nAsk not. 问你" in translated and "## Transcript" not in translated
+
+
+def test_media_types_and_unknown_formats():
+    assert media_type("vtt") == "text/vtt" and media_type("srt") == "text/plain"
+    assert media_type(Format.VERBOSE_JSON) == "application/json"
+    with pytest.raises(ValueError):
+        render(result(), "docx")
