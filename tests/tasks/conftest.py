@@ -20,7 +20,8 @@ from sqlalchemy import text
 
 from stepaudio.config import Settings
 from stepaudio.engines.local_models import whisper_base_dir
-from stepaudio.tasks.store import TaskStore, build_engine, migrate
+from stepaudio.tasks.db import create_db_engine, migrate
+from stepaudio.tasks.store import TaskStore
 from stepaudio.testing.server import free_port, serve_in_thread
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -60,7 +61,7 @@ def pg_database() -> Iterator[Callable[[], str]]:
 def pg_url(pg_database: Callable[[], str]) -> str:
     """One migrated database for the store tests; each test empties it first."""
     url = pg_database()
-    engine = build_engine(url)
+    engine = create_db_engine(url)
     migrate(engine)
     engine.dispose()
     return url
@@ -75,7 +76,7 @@ def make_store(
         url = request.getfixturevalue("pg_url")
     else:
         url = f"sqlite:///{tmp_path / 'tasks.db'}"
-    engine = build_engine(url)
+    engine = create_db_engine(url)
     migrate(engine)
     if request.param == "postgresql":
         with engine.begin() as conn:

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from stepaudio.config import Settings
-from stepaudio.tasks.store import TaskStore, build_engine
+from stepaudio.tasks.db import create_db_engine
+from stepaudio.tasks.store import TaskStore
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import build
 from tests.helpers import clip
@@ -30,7 +31,7 @@ def long_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def open_store(env: dict[str, str]) -> TaskStore:
     data = Path(env["STEPAUDIO_DATA_DIR"])
     settings = Settings(data_dir=data, _env_file=None)
-    return TaskStore(build_engine(f"sqlite:///{data / 'tasks.db'}"), settings)
+    return TaskStore(create_db_engine(f"sqlite:///{data / 'tasks.db'}"), settings)
 
 
 def submit(url: str, path: Path, **fields) -> str:
@@ -66,10 +67,10 @@ def test_kill_9_mid_task_then_restart_completes_once_without_redoing_windows(
     first.kill()
     store = open_store(service_env)
     try:
-        before = {w["index"]: w for w in store.windows(task_id)}
+        before = {w.index: w for w in store.windows(task_id)}
         total = view["progress"]["total"]
         assert 2 <= len(before) < total, (before, view)
-        assert store.get(task_id)["status"] == "processing"  # as the dead worker left it
+        assert store.get(task_id).status == "processing"  # as the dead worker left it
 
         second = services("serve", service_env)
         done = wait_for(second.url, task_id, finished, timeout=180)
@@ -79,14 +80,14 @@ def test_kill_9_mid_task_then_restart_completes_once_without_redoing_windows(
         assert done["result"]["windows"] == total == done["progress"]["total"]
 
         after = store.windows(task_id)
-        assert [w["index"] for w in after] == list(range(total))
+        assert [w.index for w in after] == list(range(total))
         # Every window computed exactly once: those finished before the kill were loaded.
-        assert all(w["computations"] == 1 for w in after), after
+        assert all(w.computations == 1 for w in after), after
         for w in after:
-            if w["index"] in before:
-                assert w["attempt"] == 1 and w["computed_at"] == before[w["index"]]["computed_at"]
+            if w.index in before:
+                assert w.attempt == 1 and w.computed_at == before[w.index].computed_at
             else:
-                assert w["attempt"] == 2
+                assert w.attempt == 2
 
         # The webhook: once, for the completed task, even though two processes ran it.
         deadline = time.monotonic() + 15
@@ -125,14 +126,14 @@ def test_a_stopped_worker_hands_its_task_back(
     assert worker.terminate() == 0
     store = open_store(service_env)
     try:
-        view = store.get(task_id)
-        assert view["status"] == "pending" and view["attempts"] == 0, view
-        saved = {w["index"] for w in store.windows(task_id)}
+        task = store.get(task_id)
+        assert task.status == "pending" and task.attempts == 0, task
+        saved = {w.index for w in store.windows(task_id)}
         assert saved
 
         services("worker", worker_env, http=False)
         done = wait_for(api.url, task_id, finished, timeout=180)
         assert done["status"] == "completed" and done["attempts"] == 1, done
-        assert all(w["computations"] == 1 for w in store.windows(task_id))
+        assert all(w.computations == 1 for w in store.windows(task_id))
     finally:
         store.close()

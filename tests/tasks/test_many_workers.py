@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from stepaudio.tasks.db import create_db_engine
 from stepaudio.tasks.models import Task, TaskWindow
-from stepaudio.tasks.store import build_engine
 from tests.helpers import clip
 
 TASKS = 50
@@ -59,7 +59,7 @@ def test_two_apis_three_workers_fifty_tasks_each_completed_once(
     assert len(set(ids)) == TASKS
     print(f"{TASKS} tasks submitted in {time.monotonic() - started:.1f} s")
 
-    engine = build_engine(url)
+    engine = create_db_engine(url)
     try:
         deadline = time.monotonic() + 420
         while time.monotonic() < deadline:

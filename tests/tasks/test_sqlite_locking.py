@@ -61,7 +61,7 @@ def test_a_large_upload_stalls_neither_reads_nor_heartbeats(tmp_path: Path):
 
         def read() -> None:
             store.get(waiting, "alice")
-            store.list("alice")
+            store.list_tasks("alice")
 
         worst_read = _worst_while(create, read)
         big = upload(tmp_path, os.urandom(UPLOAD_MB << 20), "big2.wav")

@@ -15,9 +15,14 @@ from sqlalchemy import func, select
 from stepaudio.audio.cut import Span
 from stepaudio.engines.base import ModelOutput, Segment, Usage
 from stepaudio.errors import NotFound
+from stepaudio.tasks.db import migrate
+from stepaudio.tasks.lease import LeaseLost
 from stepaudio.tasks.models import Task, TaskWindow, Upload, UploadChunk
 from stepaudio.tasks.outbox import WebhookQueue
-from stepaudio.tasks.store import LeaseLost, TaskStore, migrate
+from stepaudio.tasks.records import TaskRecord
+from stepaudio.tasks.status import TaskStatus
+from stepaudio.tasks.store import TaskStore
+from stepaudio.tasks.views import TaskView
 
 PARAMS = {"mode": "asr", "temperature": 0.3, "top_p": 0.5}
 
@@ -34,9 +39,14 @@ def upload(tmp_path: Path, content: bytes, name: str = "a.wav") -> dict:
 
 
 def new_task(store: TaskStore, tmp_path: Path, owner: str = "alice", content=b"RIFF..", **kw):
-    view, created = store.create(owner=owner, params=PARAMS, **upload(tmp_path, content), **kw)
+    task, created = store.create(owner=owner, params=PARAMS, **upload(tmp_path, content), **kw)
     assert created
-    return view["task_id"]
+    return task.task_id
+
+
+def shown(task: TaskRecord) -> dict:
+    """The task as the API and webhooks show it (JSON)."""
+    return TaskView.from_record(task).model_dump(mode="json")
 
 
 def count(store: TaskStore, column) -> int:
@@ -47,7 +57,7 @@ def count(store: TaskStore, column) -> int:
 def test_create_get_list_are_owner_scoped(make_store, tmp_path: Path):
     store = make_store()
     task_id = new_task(store, tmp_path)
-    view = store.get(task_id, "alice")
+    view = shown(store.get(task_id, "alice"))
     assert view["status"] == "pending" and view["params"] == PARAMS
     assert view["progress"] == {"done": 0, "total": None}
     assert view["result"] is None and view["error"] is None
@@ -58,9 +68,9 @@ def test_create_get_list_are_owner_scoped(make_store, tmp_path: Path):
         store.cancel(task_id, "mallory")
     with pytest.raises(NotFound):
         store.get("no-such-task", "alice")
-    assert [t["task_id"] for t in store.list("alice")] == [task_id]
-    assert store.list("mallory") == []
-    assert store.list("alice", status="completed") == []
+    assert [t.task_id for t in store.list_tasks("alice")] == [task_id]
+    assert store.list_tasks("mallory") == []
+    assert store.list_tasks("alice", status=TaskStatus.COMPLETED) == []
 
 
 def test_idempotency_key_gives_the_same_task(make_store, tmp_path: Path):
@@ -69,9 +79,9 @@ def test_idempotency_key_gives_the_same_task(make_store, tmp_path: Path):
     first, created = store.create(owner="alice", params=PARAMS, idempotency_key="k1", **up)
     again, created_again = store.create(owner="alice", params=PARAMS, idempotency_key="k1", **up)
     assert created and not created_again
-    assert again["task_id"] == first["task_id"]
+    assert again.task_id == first.task_id
     other, created_other = store.create(owner="bob", params=PARAMS, idempotency_key="k1", **up)
-    assert created_other and other["task_id"] != first["task_id"]
+    assert created_other and other.task_id != first.task_id
 
 
 def test_uploads_are_stored_once_per_content_and_read_back_whole(make_store, tmp_path: Path):
@@ -93,12 +103,12 @@ def test_claim_heartbeat_complete_once(make_store, tmp_path: Path):
     claim = store.claim("w1")
     assert claim is not None and claim.attempt == 1 and claim.params == PARAMS
     assert store.claim("w2") is None  # leased
-    assert store.get(task_id)["status"] == "processing"
+    assert shown(store.get(task_id))["status"] == "processing"
     assert store.heartbeat(claim) and store.progress(claim, 2, 5)
-    assert store.get(task_id)["progress"] == {"done": 2, "total": 5}
+    assert shown(store.get(task_id))["progress"] == {"done": 2, "total": 5}
     assert store.complete(claim, {"answer": "hi"})
     assert not store.complete(claim, {"answer": "again"})
-    view = store.get(task_id)
+    view = shown(store.get(task_id))
     assert view["status"] == "completed" and view["result"] == {"answer": "hi"}
     assert view["timings"]["total"] >= 0 and view["finished_at"]
     assert not store.heartbeat(claim)
@@ -119,7 +129,7 @@ def test_an_expired_lease_is_claimed_again_and_the_old_holder_writes_nothing(
         store.save_window(old, 0, ModelOutput(text="stale"))
     assert not store.complete(old, {"answer": "stale"})
     assert store.complete(new, {"answer": "fresh"})
-    assert store.get(task_id)["result"] == {"answer": "fresh"}
+    assert shown(store.get(task_id))["result"] == {"answer": "fresh"}
 
 
 def test_a_task_whose_workers_keep_dying_fails_after_max_attempts(make_store, tmp_path: Path):
@@ -129,7 +139,7 @@ def test_a_task_whose_workers_keep_dying_fails_after_max_attempts(make_store, tm
         assert store.claim("doomed") is not None
         time.sleep(0.3)
     assert store.claim("next") is None
-    view = store.get(task_id)
+    view = shown(store.get(task_id))
     assert view["status"] == "failed" and view["attempts"] == 2
     assert view["error"]["code"] == "worker_lost"
 
@@ -143,7 +153,7 @@ def test_failures_are_retried_then_fail_with_the_last_error(make_store, tmp_path
         error = {"message": f"boom {attempt}", "type": "backend_error", "code": "x", "param": None}
         status = store.fail(claim, error, retry=True)
         assert status == ("failed" if attempt == 3 else "pending")
-    view = store.get(task_id)
+    view = shown(store.get(task_id))
     assert view["status"] == "failed" and view["attempts"] == 3
     assert view["error"]["message"] == "boom 3"
     assert store.claim("w") is None
@@ -162,7 +172,7 @@ def test_a_permanent_error_fails_at_once(make_store, tmp_path: Path):
     task_id = new_task(store, tmp_path)
     claim = store.claim("w")
     assert store.fail(claim, {"message": "bad audio"}, retry=False) == "failed"
-    assert store.get(task_id)["attempts"] == 1
+    assert shown(store.get(task_id))["attempts"] == 1
 
 
 def test_release_hands_back_without_counting_an_attempt(make_store, tmp_path: Path):
@@ -170,7 +180,7 @@ def test_release_hands_back_without_counting_an_attempt(make_store, tmp_path: Pa
     task_id = new_task(store, tmp_path)
     claim = store.claim("stopping")
     assert store.release(claim)
-    view = store.get(task_id)
+    view = shown(store.get(task_id))
     assert view["status"] == "pending" and view["attempts"] == 0
     again = store.claim("other")
     assert again is not None and again.attempt == 1
@@ -179,16 +189,16 @@ def test_release_hands_back_without_counting_an_attempt(make_store, tmp_path: Pa
 def test_cancel(make_store, tmp_path: Path):
     store = make_store()
     pending = new_task(store, tmp_path, content=b"1")
-    assert store.cancel(pending, "alice")["status"] == "cancelled"
+    assert store.cancel(pending, "alice").status == "cancelled"
     running = new_task(store, tmp_path, content=b"2")
     claim = store.claim("w")
     assert claim.task_id == running
-    assert store.cancel(running, "alice")["status"] == "cancelled"
+    assert store.cancel(running, "alice").status == "cancelled"
     assert not store.heartbeat(claim) and not store.complete(claim, {})
     done = new_task(store, tmp_path, content=b"3")
     claim = store.claim("w")
     store.complete(claim, {"answer": "x"})
-    assert store.cancel(done, "alice")["status"] == "completed"
+    assert store.cancel(done, "alice").status == "completed"
     assert store.claim("w") is None
 
 
@@ -210,7 +220,7 @@ def test_windows_round_trip_and_count_their_computations(make_store, tmp_path: P
     assert store.load_window(task_id, 0) == output
     store.save_window(claim, 0, output)
     rows = store.windows(task_id)
-    assert [(r["index"], r["attempt"], r["computations"]) for r in rows] == [(0, 1, 2)]
+    assert [(r.index, r.attempt, r.computations) for r in rows] == [(0, 1, 2)]
     # A window is reused only for the same stretch of audio: a resumed job whose plan
     # came out differently must recompute it, not take another window's text.
     store.save_window(claim, 1, output, Span(300.0, 600.0))
@@ -229,7 +239,7 @@ def test_retention_removes_old_finished_tasks_and_unused_uploads(make_store, tmp
     assert store.sweep() == 1
     with pytest.raises(NotFound):
         store.get(finished)
-    assert store.get(waiting)["status"] == "pending"
+    assert shown(store.get(waiting))["status"] == "pending"
     assert count(store, TaskWindow) == 0
     assert count(store, Upload) == 1 and count(store, UploadChunk) == 1
 
@@ -250,12 +260,15 @@ def test_a_webhook_is_handed_to_one_worker_at_a_time(make_store, tmp_path: Path)
     [again] = queue.claim(5)
     assert again.attempt == 2 and again.payload["event_id"] == job.payload["event_id"]
     assert queue.record(job, True) is None  # a stale try's word counts for nothing
-    assert store.get(task_id)["webhook"]["state"] == "pending"
+    assert shown(store.get(task_id))["webhook"]["state"] == "pending"
     assert queue.record(again, False) == "failed"
-    assert store.get(task_id)["webhook"] == {"url": "http://127.0.0.1:9/hook", "state": "failed"}
+    assert shown(store.get(task_id))["webhook"] == {
+        "url": "http://127.0.0.1:9/hook",
+        "state": "failed",
+    }
     no_hook = new_task(store, tmp_path, content=b"other")
     store.complete(store.claim("w"), {})
-    assert store.get(no_hook)["webhook"] is None and queue.claim(5) == []
+    assert shown(store.get(no_hook))["webhook"] is None and queue.claim(5) == []
 
 
 def test_concurrent_workers_complete_each_task_exactly_once(make_store, tmp_path: Path):
@@ -276,7 +289,7 @@ def test_concurrent_workers_complete_each_task_exactly_once(make_store, tmp_path
     for t in threads:
         t.join(60)
     assert Counter(completions) == Counter(ids)
-    assert all(store.get(i)["attempts"] == 1 for i in ids)
+    assert all(shown(store.get(i))["attempts"] == 1 for i in ids)
     with store.engine.connect() as conn:
         statuses = set(conn.execute(select(Task.status)).scalars())
     assert statuses == {"completed"}

@@ -20,9 +20,9 @@ from stepaudio.engines.base import ModelOutput, WindowJob
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.run import Pipeline
-from stepaudio.tasks import TaskStore, WorkerPool
+from stepaudio.tasks import AsyncTaskStore, TaskStore, WorkerPool
 from tests.helpers import clip
-from tests.tasks.test_store import upload
+from tests.tasks.test_store import shown, upload
 
 
 class SlowEngine:
@@ -70,15 +70,15 @@ def test_a_failing_heartbeat_stops_the_run_before_the_task_is_taken_again(
     engine = SlowEngine(embedded, seconds=3.0)  # outlasts the lock: no write during it
     # parallel=1: a run works on one window at a time, so two at once means two runs.
     params = ProcessParams(mode="asr", language="en", segment_duration=5, parallel=1)
-    view, _ = store.create(
+    task, _ = store.create(
         owner="alice",
         params=params.model_dump(mode="json"),
         **upload(tmp_path, clip("en/jfk.flac").read_bytes(), "jfk.flac"),
     )
-    task_id = view["task_id"]
+    task_id = task.task_id
 
     async def scenario() -> dict:
-        pool = WorkerPool(store, Pipeline(engine, settings), settings, count=2)
+        pool = WorkerPool(AsyncTaskStore(store), Pipeline(engine, settings), settings, count=2)
         pool.start()
         try:
             while engine.started == 0:
@@ -92,7 +92,7 @@ def test_a_failing_heartbeat_stops_the_run_before_the_task_is_taken_again(
             lock.close()
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                view = await anyio.to_thread.run_sync(store.get, task_id)
+                view = shown(await anyio.to_thread.run_sync(store.get, task_id))
                 if view["status"] in ("completed", "failed"):
                     return view
                 await asyncio.sleep(0.1)

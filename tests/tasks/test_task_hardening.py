@@ -18,7 +18,7 @@ import pytest
 from stepaudio.api import create_app
 from stepaudio.config import Settings
 from stepaudio.engines.embedded import EmbeddedEngine
-from stepaudio.tasks import TaskStore
+from stepaudio.tasks import AsyncTaskStore, TaskStore
 from stepaudio.tasks.models import Upload, UploadChunk
 from stepaudio.tasks.outbox import Outbox
 from stepaudio.tasks.uploads import write as write_upload
@@ -71,7 +71,7 @@ def worker_outbox(tmp_path: Path) -> Iterator[None]:
         async def main() -> None:
             store = TaskStore.open(settings_for(tmp_path))
             stopped = asyncio.Event()
-            outbox = asyncio.create_task(Outbox(store, store.settings).run(stopped))
+            outbox = asyncio.create_task(Outbox(AsyncTaskStore(store), store.settings).run(stopped))
             while not stop.is_set():
                 await asyncio.sleep(0.05)
             stopped.set()

@@ -24,11 +24,12 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from stepaudio.api import create_app
 from stepaudio.config import Settings
 from stepaudio.engines.embedded import EmbeddedEngine
+from stepaudio.tasks.async_store import AsyncTaskStore
 from stepaudio.tasks.outbound import UnsafeURL, check_url
 from stepaudio.tasks.outbox import Outbox, WebhookQueue, master_secret, owner_secret
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
-from tests.tasks.test_store import new_task
+from tests.tasks.test_store import new_task, shown
 
 A = {"Authorization": "Bearer key-a"}
 
@@ -133,11 +134,11 @@ def test_delivery_checks_the_address_again_and_reports_no_details(
     task_id = _finished_task(store, tmp_path, f"http://127.0.0.1:{port}/hook")
     queue = WebhookQueue(store)
     [job] = queue.claim(1)
-    ok = asyncio.run(Outbox(store, store.settings).try_once(job))
+    ok = asyncio.run(Outbox(AsyncTaskStore(store), store.settings).try_once(job))
     assert not ok and hits == []
     queue.record(job, ok)
     # The view says only that it failed: no error text, status code or timing per try.
-    assert store.get(task_id)["webhook"] == {"url": job.url, "state": "failed"}
+    assert shown(store.get(task_id))["webhook"] == {"url": job.url, "state": "failed"}
 
 
 def test_redirects_are_not_followed(make_store, tmp_path: Path, canary):
@@ -145,7 +146,7 @@ def test_redirects_are_not_followed(make_store, tmp_path: Path, canary):
     store = make_store(webhook_allow_hosts=["127.0.0.1"])
     _finished_task(store, tmp_path, f"http://127.0.0.1:{port}/redirect")
     [job] = WebhookQueue(store).claim(1)
-    assert not asyncio.run(Outbox(store, store.settings).try_once(job))
+    assert not asyncio.run(Outbox(AsyncTaskStore(store), store.settings).try_once(job))
     assert [h["path"] for h in hits] == ["redirect"]  # never /internal
 
 
@@ -163,7 +164,7 @@ def test_deliveries_are_signed_per_key(make_store, tmp_path: Path, canary):
     store = make_store(webhook_allow_hosts=["127.0.0.1"])
     task_id = _finished_task(store, tmp_path, f"http://127.0.0.1:{port}/hook")
     [job] = WebhookQueue(store).claim(1)
-    assert asyncio.run(Outbox(store, store.settings).try_once(job))
+    assert asyncio.run(Outbox(AsyncTaskStore(store), store.settings).try_once(job))
     [hit] = hits
     headers, body = hit["headers"], hit["body"]
     secret = owner_secret(master_secret(store), "key-owner")

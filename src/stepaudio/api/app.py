@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 from fastapi import FastAPI
 
 from stepaudio import __version__
@@ -16,7 +15,7 @@ from stepaudio.config import Settings
 from stepaudio.engines.base import Engine
 from stepaudio.engines.factory import build_engine
 from stepaudio.pipeline.run import Pipeline
-from stepaudio.tasks import TaskStore, WorkerPool
+from stepaudio.tasks import AsyncTaskStore, WorkerPool
 from stepaudio.ui import mount_ui
 
 
@@ -28,7 +27,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         chosen = engine or build_engine(settings)
         pipeline = Pipeline(chosen, settings)
-        store = await anyio.to_thread.run_sync(TaskStore.open, settings)  # migrates
+        store = await AsyncTaskStore.open(settings)  # migrates
         app.state.services = Services(settings, chosen, pipeline, tasks=store)
         workers = WorkerPool(store, pipeline, settings, settings.task_workers)
         workers.start()

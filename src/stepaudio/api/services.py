@@ -14,7 +14,7 @@ from stepaudio.config import Settings
 from stepaudio.engines.base import Engine
 from stepaudio.errors import QueueFull
 from stepaudio.pipeline.run import Pipeline
-from stepaudio.tasks.store import TaskStore
+from stepaudio.tasks.async_store import AsyncTaskStore
 
 
 class Metrics:
@@ -55,7 +55,7 @@ class Services:
     engine: Engine
     pipeline: Pipeline
     metrics: Metrics = field(default_factory=Metrics)
-    tasks: TaskStore | None = None
+    tasks: AsyncTaskStore | None = None
     """The durable task store (set by the app's lifespan)."""
     started_at: float = field(default_factory=time.time)
     admitted_now: int = 0

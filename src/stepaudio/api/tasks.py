@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -13,13 +12,14 @@ from fastapi.routing import APIRoute
 from stepaudio.api.auth import caller
 from stepaudio.api.forms import process_params
 from stepaudio.api.services import Services, get_services
+from stepaudio.api.task_views import TaskAccepted, TaskList, TaskSummary, TaskView
 from stepaudio.api.uploads import save_upload
 from stepaudio.errors import BackendUnavailable, InvalidParameter
 from stepaudio.params import ProcessParams
-from stepaudio.tasks.models import CANCELLED, COMPLETED, FAILED, PENDING, PROCESSING
+from stepaudio.tasks.async_store import AsyncTaskStore
 from stepaudio.tasks.outbound import check_url_async
 from stepaudio.tasks.outbox import master_secret, owner_secret
-from stepaudio.tasks.store import TaskStore
+from stepaudio.tasks.status import TaskStatus
 
 
 class QuotaFirstRoute(APIRoute):
@@ -36,7 +36,7 @@ class QuotaFirstRoute(APIRoute):
             store = request.app.state.services.tasks
             if store is not None:
                 who = caller(request)
-                await anyio.to_thread.run_sync(store.check_pending_quota, who)
+                await store.check_pending_quota(who)
             return await handler(request)
 
         return quota_first
@@ -44,10 +44,8 @@ class QuotaFirstRoute(APIRoute):
 
 router = APIRouter(tags=["tasks"], route_class=QuotaFirstRoute)
 
-STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED, CANCELLED)
 
-
-def task_store(services: Services = Depends(get_services)) -> TaskStore:
+def task_store(services: Services = Depends(get_services)) -> AsyncTaskStore:
     if services.tasks is None:
         raise BackendUnavailable("The task store is not available.", code="no_task_store")
     return services.tasks
@@ -62,7 +60,7 @@ async def checked_webhook(url: str | None, allow_hosts: list[str]) -> str | None
     return url
 
 
-@router.post("/api/task", status_code=202)
+@router.post("/api/task", status_code=202, response_model=TaskAccepted)
 async def create_task(
     audio: UploadFile = File(..., description="The recording (any common audio format)"),
     params: ProcessParams = Depends(process_params),
@@ -75,7 +73,7 @@ async def create_task(
         None, alias="Idempotency-Key", max_length=255, description="Same key: same task"
     ),
     services: Services = Depends(get_services),
-    store: TaskStore = Depends(task_store),
+    store: AsyncTaskStore = Depends(task_store),
     who: str = Depends(caller),
 ) -> JSONResponse:
     """Queue a recording; answers 202 once the task and its upload are stored."""
@@ -85,42 +83,52 @@ async def create_task(
     try:
         # Undecodable or over-long audio is refused now, not found out by a worker later.
         await services.pipeline.probe(up.path)
-        view, created = await anyio.to_thread.run_sync(
-            lambda: store.create(
-                owner=who,
-                params=params.model_dump(mode="json"),
-                upload=up.path,
-                sha256=up.sha256,
-                size=up.size,
-                filename=up.filename,
-                idempotency_key=idempotency_key or None,
-                webhook_url=webhook_url,
-            )
+        task, created = await store.create(
+            owner=who,
+            params=params.model_dump(mode="json"),
+            upload=up.path,
+            sha256=up.sha256,
+            size=up.size,
+            filename=up.filename,
+            idempotency_key=idempotency_key or None,
+            webhook_url=webhook_url,
         )
     finally:
         up.path.unlink(missing_ok=True)
-    headers = {"Location": f"/api/task/{view['task_id']}"}
+    headers = {"Location": f"/api/task/{task.task_id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(
-        {"task_id": view["task_id"], "status": view["status"]}, status_code=202, headers=headers
-    )
+    accepted = TaskAccepted(task_id=task.task_id, status=task.status)
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202, headers=headers)
 
 
 @router.get("/api/task/{task_id}")
 async def get_task(
-    task_id: str, store: TaskStore = Depends(task_store), who: str = Depends(caller)
-) -> dict[str, Any]:
+    task_id: str, store: AsyncTaskStore = Depends(task_store), who: str = Depends(caller)
+) -> TaskView:
     """Status, progress (windows done/total), params, timings, and the result or error."""
-    return await anyio.to_thread.run_sync(store.get, task_id, who)
+    return TaskView.from_record(await store.get(task_id, who))
 
 
 @router.delete("/api/task/{task_id}")
 async def cancel_task(
-    task_id: str, store: TaskStore = Depends(task_store), who: str = Depends(caller)
-) -> dict[str, Any]:
+    task_id: str, store: AsyncTaskStore = Depends(task_store), who: str = Depends(caller)
+) -> TaskView:
     """Cancel a pending or running task; a finished one is returned unchanged."""
-    return await anyio.to_thread.run_sync(store.cancel, task_id, who)
+    return TaskView.from_record(await store.cancel(task_id, who))
+
+
+def _status(value: str | None) -> TaskStatus | None:
+    """The ``status`` filter (a plain string parameter: a wrong value is our 400, not
+    FastAPI's 422)."""
+    if value is None:
+        return None
+    try:
+        return TaskStatus(value)
+    except ValueError:
+        raise InvalidParameter(
+            f"status must be one of {', '.join(TaskStatus)}.", param="status"
+        ) from None
 
 
 @router.get("/api/tasks")
@@ -128,22 +136,23 @@ async def list_tasks(
     status: str | None = Query(None, description="Only tasks in this status"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=2**31 - 1),
-    store: TaskStore = Depends(task_store),
+    store: AsyncTaskStore = Depends(task_store),
     who: str = Depends(caller),
-) -> dict[str, Any]:
+) -> TaskList:
     """The caller's tasks, newest first, without their results."""
-    if status is not None and status not in STATUSES:
-        raise InvalidParameter(f"status must be one of {', '.join(STATUSES)}.", param="status")
-    tasks = await anyio.to_thread.run_sync(
-        lambda: store.list(who, status=status, limit=limit, offset=offset)
+    tasks = await store.list_tasks(who, status=_status(status), limit=limit, offset=offset)
+    return TaskList(
+        tasks=[TaskSummary.from_record(t) for t in tasks],
+        count=len(tasks),
+        limit=limit,
+        offset=offset,
     )
-    return {"tasks": tasks, "count": len(tasks), "limit": limit, "offset": offset}
 
 
 @router.get("/api/webhook/secret")
 async def webhook_secret(
-    store: TaskStore = Depends(task_store), who: str = Depends(caller)
+    store: AsyncTaskStore = Depends(task_store), who: str = Depends(caller)
 ) -> dict[str, str]:
     """The secret this key's webhook deliveries are signed with (HMAC-SHA256)."""
-    master = await anyio.to_thread.run_sync(master_secret, store)
+    master = await store.call(master_secret, store.sync)
     return {"secret": owner_secret(master, who), "algorithm": "HMAC-SHA256"}

@@ -21,16 +21,13 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-PENDING = "pending"
-PROCESSING = "processing"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-FINISHED = (COMPLETED, FAILED, CANCELLED)
+from stepaudio.tasks.status import TaskStatus
 
 # Uploads live in the database, in chunks: a worker on any machine that shares the
 # database can run any task, and no row ever holds a whole recording in memory.
@@ -43,6 +40,20 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+class StatusColumn(TypeDecorator[TaskStatus]):
+    """A ``TaskStatus`` kept as its plain string (the drivers are handed a ``str``, never
+    the enum, whose adaptation they might do by name)."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else TaskStatus(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> TaskStatus | None:
+        return None if value is None else TaskStatus(value)
 
 
 class Upload(Base):
@@ -83,7 +94,7 @@ class Task(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[TaskStatus] = mapped_column(StatusColumn())
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     upload_sha256: Mapped[str] = mapped_column(String(64), ForeignKey("uploads.sha256"))
     filename: Mapped[str] = mapped_column(String(255))

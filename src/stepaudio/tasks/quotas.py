@@ -12,9 +12,8 @@ from sqlalchemy import Connection, func, select
 
 from stepaudio.config import Settings
 from stepaudio.errors import PayloadTooLarge, QueueFull
-from stepaudio.tasks.models import PENDING, PROCESSING, Task, Upload
-
-UNFINISHED = (PENDING, PROCESSING)
+from stepaudio.tasks.models import Task, Upload
+from stepaudio.tasks.status import UNFINISHED
 
 
 def pending_tasks(conn: Connection, owner: str) -> int:

@@ -16,18 +16,15 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, and_, delete, func, select
+from sqlalchemy import Connection, Engine, and_, delete, func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from stepaudio.errors import StepAudioError
+from stepaudio.tasks.db import read_transaction, transaction
 from stepaudio.tasks.models import CHUNK_BYTES, Task, Upload, UploadChunk, utcnow
-
-if TYPE_CHECKING:
-    from stepaudio.tasks.store import TaskStore
 
 BATCH_CHUNKS = 8
 """Chunks (of ``CHUNK_BYTES``) per write transaction: 8 MiB keeps each one in the
@@ -48,11 +45,11 @@ def is_stored(conn: Connection, sha256: str) -> bool:
     return bool(conn.execute(select(Upload.stored).where(Upload.sha256 == sha256)).scalar())
 
 
-def write(store: TaskStore, path: Path, sha256: str, size: int) -> None:
+def write(engine: Engine, path: Path, sha256: str, size: int) -> None:
     """Make sure every chunk of the upload is in the database (not yet marked stored,
     unless it already was)."""
     now = utcnow()
-    with store._tx() as conn:
+    with transaction(engine) as conn:
         touched = conn.execute(
             sql_update(Upload).where(Upload.sha256 == sha256).values(used_at=now)
         ).rowcount
@@ -73,7 +70,7 @@ def write(store: TaskStore, path: Path, sha256: str, size: int) -> None:
                 seq += 1
             if not rows:
                 return
-            with store._tx() as conn:
+            with transaction(engine) as conn:
                 _insert_ignoring_existing(conn, UploadChunk.__table__, rows)
                 conn.execute(
                     sql_update(Upload).where(Upload.sha256 == sha256).values(used_at=utcnow())
@@ -104,14 +101,14 @@ def _orphans(now: datetime, grace: timedelta):
     )
 
 
-def remove_orphans(store: TaskStore, sha256: str | None = None) -> int:
-    """Drop unstored uploads no task uses that no writer touched for a lease (or, with
-    ``sha256``, that one at once: a refused request's own leftovers)."""
-    grace = timedelta(seconds=0 if sha256 else store.settings.task_lease_s)
+def remove_orphans(engine: Engine, lease_s: float, sha256: str | None = None) -> int:
+    """Drop unstored uploads no task uses that no writer touched for a lease (``lease_s``;
+    or, with ``sha256``, that one at once: a refused request's own leftovers)."""
+    grace = timedelta(seconds=0 if sha256 else lease_s)
     orphans = _orphans(utcnow(), grace)
     if sha256 is not None:
         orphans = orphans.where(Upload.sha256 == sha256)
-    with store._tx() as conn:
+    with transaction(engine) as conn:
         shas = list(conn.execute(orphans).scalars())
         if not shas:
             return 0
@@ -120,14 +117,14 @@ def remove_orphans(store: TaskStore, sha256: str | None = None) -> int:
     return len(shas)
 
 
-def read(store: TaskStore, sha256: str, dest: Path) -> None:
+def read(engine: Engine, sha256: str, dest: Path) -> None:
     """Write the stored upload to ``dest``, chunk by chunk (each a short read), and check
     its hash."""
     digest = hashlib.sha256()
     with open(dest, "wb") as out:
         seq = 0
         while True:
-            with store._read() as conn:
+            with read_transaction(engine) as conn:
                 data = conn.execute(
                     select(UploadChunk.data).where(
                         and_(UploadChunk.sha256 == sha256, UploadChunk.seq == seq)

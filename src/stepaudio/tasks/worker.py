@@ -2,8 +2,9 @@
 
 A ``WorkerPool`` runs ``n`` task loops, the webhook outbox and the retention sweep, each
 its own loop in the current event loop (a slow receiver never holds up the sweep or a
-task): inside ``stepaudio serve`` or alone in ``stepaudio worker``. Every database call is
-blocking and runs in a thread. Stopping hands running tasks back.
+task): inside ``stepaudio serve`` or alone in ``stepaudio worker``. Every database call
+goes through ``AsyncTaskStore`` (threads of its own, so a heartbeat never waits behind an
+audio decode). Stopping hands running tasks back.
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ import socket
 import uuid
 from pathlib import Path
 
-import anyio
-
 from stepaudio.audio.cut import Span
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput
 from stepaudio.errors import StepAudioError
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.run import Pipeline, Progress
+from stepaudio.tasks.async_store import AsyncTaskStore
+from stepaudio.tasks.lease import Claim, LeaseLost
 from stepaudio.tasks.outbox import Outbox
-from stepaudio.tasks.store import Claim, LeaseLost, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +38,20 @@ _STOP_GRACE_S = 5.0
 class DbWindows:
     """The pipeline's ``WindowStore``, backed by the task's ``task_windows`` rows."""
 
-    def __init__(self, store: TaskStore, claim: Claim):
+    def __init__(self, store: AsyncTaskStore, claim: Claim):
         self.store = store
         self.claim = claim
 
     async def load(self, index: int, span: Span) -> ModelOutput | None:
-        return await anyio.to_thread.run_sync(
-            self.store.load_window, self.claim.task_id, index, span
-        )
+        return await self.store.load_window(self.claim.task_id, index, span)
 
     async def save(self, index: int, span: Span, output: ModelOutput) -> None:
-        await anyio.to_thread.run_sync(self.store.save_window, self.claim, index, output, span)
+        await self.store.save_window(self.claim, index, output, span)
 
 
 class Worker:
     def __init__(
-        self, name: str, store: TaskStore, pipeline: Pipeline, stop: asyncio.Event
+        self, name: str, store: AsyncTaskStore, pipeline: Pipeline, stop: asyncio.Event
     ) -> None:
         self.name = name
         self.store = store
@@ -64,7 +62,7 @@ class Worker:
     async def run(self) -> None:
         while not self._stop.is_set():
             try:
-                claim = await anyio.to_thread.run_sync(self.store.claim, self.name)
+                claim = await self.store.claim(self.name)
                 if claim is not None:
                     await self.execute(claim)
                     continue
@@ -86,18 +84,18 @@ class Worker:
             source.unlink(missing_ok=True)
 
     async def _work(self, claim: Claim, source: Path) -> None:
-        await anyio.to_thread.run_sync(self.store.read_upload, claim.upload_sha256, source)
+        await self.store.read_upload(claim.upload_sha256, source)
         params = ProcessParams.model_validate(claim.params)
 
         async def on_progress(p: Progress) -> None:
-            held = await anyio.to_thread.run_sync(self.store.progress, claim, p.done, p.total)
+            held = await self.store.progress(claim, p.done, p.total)
             if not held:
                 raise LeaseLost(claim.task_id)
 
         result = await self.pipeline.process(
             source, params, on_progress=on_progress, store=DbWindows(self.store, claim)
         )
-        await anyio.to_thread.run_sync(self.store.complete, claim, result.model_dump(mode="json"))
+        await self.store.complete(claim, result.model_dump(mode="json"))
 
     async def _supervise(self, claim: Claim, job: asyncio.Task[None]) -> None:
         stopping = asyncio.create_task(self._stop.wait())
@@ -115,10 +113,10 @@ class Worker:
                     # finishes late cannot be saved any more (the lease token changed).
                     job.cancel()
                     with contextlib.suppress(Exception):  # else its lease simply expires
-                        await anyio.to_thread.run_sync(self.store.release, claim)
+                        await self.store.release(claim)
                     await _settle(job)
                     return
-                if not await anyio.to_thread.run_sync(self.store.heartbeat, claim):
+                if not await self.store.heartbeat(claim):
                     job.cancel()  # cancelled by its owner, or taken again elsewhere
                     await _settle(job, self.settings.task_lease_s)
                     return
@@ -152,13 +150,15 @@ class Worker:
         except Exception as exc:
             log.exception("task %s failed unexpectedly", claim.task_id)
             error, retry = StepAudioError(f"Internal error: {type(exc).__name__}: {exc}"), True
-        await anyio.to_thread.run_sync(lambda: self.store.fail(claim, error.to_dict(), retry=retry))
+        await self.store.fail(claim, error.to_dict(), retry=retry)
 
 
 class WorkerPool:
     """``count`` workers plus housekeeping; ``start()`` and ``stop()`` in one event loop."""
 
-    def __init__(self, store: TaskStore, pipeline: Pipeline, settings: Settings, count: int):
+    def __init__(
+        self, store: AsyncTaskStore, pipeline: Pipeline, settings: Settings, count: int
+    ) -> None:
         self.store = store
         self.pipeline = pipeline
         self.settings = settings
@@ -187,7 +187,7 @@ class WorkerPool:
         """Retention and crash leftovers, every ``task_sweep_s``, on its own loop."""
         while not self._stop.is_set():
             try:
-                await anyio.to_thread.run_sync(self.store.sweep)
+                await self.store.sweep()
             except Exception:
                 log.exception("task retention sweep failed")
             await _sleep_unless(self._stop, self.settings.task_sweep_s)
@@ -210,7 +210,7 @@ async def run_standalone(settings: Settings, count: int) -> None:
     SIGTERM or SIGINT; then running tasks are handed back."""
     from stepaudio.engines.factory import build_engine
 
-    store = await anyio.to_thread.run_sync(TaskStore.open, settings)
+    store = await AsyncTaskStore.open(settings)
     engine = build_engine(settings)
     pool = WorkerPool(store, Pipeline(engine, settings), settings, count)
     stop = asyncio.Event()
