@@ -173,7 +173,7 @@ def half_written(store: TaskStore, tmp_path: Path, content: bytes) -> None:
     """What a request that died between storing its upload's chunks and creating its task
     leaves: every chunk, but an upload not marked stored that no task uses."""
     up = upload(tmp_path, content)
-    write_upload(store, up["upload"], up["sha256"], up["size"])
+    write_upload(store.engine, up["upload"], up["sha256"], up["size"])
 
 
 def test_leftovers_of_a_crash_are_removed_at_start_and_by_the_sweep(tmp_path: Path):
