@@ -85,7 +85,7 @@ class Worker:
 
     async def _work(self, claim: Claim, source: Path) -> None:
         await self.store.read_upload(claim.upload_sha256, source)
-        params = ProcessParams.model_validate(claim.params)
+        params = ProcessParams.from_user(**claim.params)
 
         async def on_progress(p: Progress) -> None:
             held = await self.store.progress(claim, p.done, p.total)
