@@ -1,8 +1,8 @@
 """How a task looks from outside: the view ``GET /api/task/{id}`` answers and every
 webhook delivery carries (so it lives here, below both the API and the outbox).
 
-The seed's keys (``task_id, status, created_at, params, result, error``) plus ours. Times
-are ISO 8601 in UTC with an explicit ``+00:00``.
+The original task API's keys (``task_id, status, created_at, params, result, error``)
+plus ours. Times are ISO 8601 in UTC with an explicit ``+00:00``.
 """
 
 from __future__ import annotations
