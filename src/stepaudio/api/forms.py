@@ -17,7 +17,7 @@ def _field(name: str) -> Any:
     info = ProcessParams.model_fields[name]
     default = info.get_default()
     shown = getattr(default, "value", default)
-    suffix = "" if default is None else f" Default: {shown}."
+    suffix = "" if default is None else f" (default: {shown})"
     return Form(None, description=f"{info.description or ''}{suffix}".strip())
 
 
