@@ -25,7 +25,7 @@ def settings(data_dir: Path) -> Settings:
 @pytest.fixture(scope="session")
 def embedded(settings: Settings) -> EmbeddedEngine:
     """One embedded engine for the whole run: models load once, as in the service."""
-    return EmbeddedEngine(settings)
+    return EmbeddedEngine.from_settings(settings)
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,7 @@ def worker(
     from stepaudio.tasks import run_standalone
 
     settings = Settings()
-    asyncio.run(run_standalone(settings, count or max(1, settings.task_workers)))
+    asyncio.run(run_standalone(settings, count or max(1, settings.tasks.workers)))
 
 
 @app.command()

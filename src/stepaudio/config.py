@@ -1,15 +1,25 @@
 """Settings, read from the environment (prefix ``STEPAUDIO_``) or a ``.env`` file.
 
+Related settings are grouped (``whisper``, ``llm``, ``tasks``, ``webhooks``), each group
+its own model, set with ``__`` (``STEPAUDIO_TASKS__LEASE_S=30``); the flat names used
+before the groups (``STEPAUDIO_TASK_LEASE_S``) are still accepted. Parts of the program
+take the group they need, not the whole ``Settings``. Secrets are ``SecretStr``: they never
+show in a repr or a log.
+
 The seed's ``VLLM_API_URL`` and ``MODEL_NAME`` are understood too, so a deployment
 configured for the seed's service works unchanged.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stepaudio.params import Mode
 
@@ -25,8 +35,153 @@ class BackendConfig(BaseModel):
     """Served model name (vLLM's ``--served-model-name``)."""
     max_concurrency: int = Field(4, ge=1)
     """Requests sent at once, at most: the server's ``--max-num-seqs``."""
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     """Bearer token for the server, if it wants one."""
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+
+class WhisperSettings(_Group):
+    """The embedded speech recogniser (faster-whisper on the CPU)."""
+
+    model: str = "base"
+    """Whisper model: ``base`` (embedded, from PyPI), a CTranslate2 model directory, or a
+    faster-whisper model name where the machine can download models."""
+    compute_type: str = "int8"
+    """CTranslate2 compute type for Whisper on the CPU."""
+    threads: int = Field(2, ge=1)
+    """CPU threads per Whisper worker."""
+    workers: int = Field(1, ge=1)
+    """Whisper calls that may run at once (each uses ``threads``)."""
+    beam_size: int = Field(5, ge=1)
+    """Beam size for Whisper decoding (faster-whisper's default)."""
+
+
+class LlmSettings(_Group):
+    """The embedded text model (llama.cpp) for summaries and answers."""
+
+    model: Path | None = None
+    """GGUF file for text tasks (summaries, answers). None: the embedded SmolLM2-135M."""
+    context: int = Field(8192, ge=512)
+    """Context length (tokens) of the embedded text model."""
+    threads: int = Field(2, ge=1)
+    """CPU threads of the embedded text model."""
+
+
+class TaskSettings(_Group):
+    """Durable tasks: workers, leases, retries, retention, quotas."""
+
+    workers: int = Field(1, ge=0)
+    """Task workers `stepaudio serve` runs in-process (0: API only, `stepaudio worker` runs
+    them elsewhere against the same database)."""
+    lease_s: float = Field(60, gt=0)
+    """How long a worker's claim on a task lasts without a heartbeat; a task whose lease
+    expired (its worker died) is claimed again."""
+    heartbeat_s: float = Field(10, gt=0)
+    """How often a worker renews its lease (and notices a cancellation); well under
+    ``lease_s``."""
+    max_attempts: int = Field(3, ge=1)
+    """Attempts per task (failed runs and lost workers both count) before it fails for good."""
+    retry_backoff_s: float = Field(5, ge=0)
+    """Wait before a failed attempt is retried; doubled after each attempt, capped at 10 min."""
+    poll_s: float = Field(1.0, gt=0)
+    """How often an idle worker looks for work."""
+    retention_hours: float = Field(168, gt=0)
+    """Finished (completed, failed, cancelled) tasks and their uploads are removed after this."""
+    sweep_s: float = Field(600, gt=0)
+    """How often workers remove expired tasks."""
+    max_pending_per_key: int = Field(100, ge=1)
+    """Pending or running tasks one key may have; more get 429 before the upload is read."""
+    max_stored_mb_per_key: float = Field(8192, gt=0)
+    """Upload bytes one key's pending or running tasks may keep in the task store, in MiB
+    (429 beyond, nothing stored)."""
+    db_busy_timeout_s: float = Field(30, gt=0)
+    """How long a SQLite write waits for another writer before the request gets 503 with
+    ``Retry-After``."""
+    scratch_max_age_hours: float = Field(24, gt=0)
+    """Files in ``data_dir/tmp`` and ``data_dir/uploads`` untouched this long are leftovers
+    of a crash: removed when workers start and by each sweep."""
+
+
+class WebhookSettings(_Group):
+    """Calls that tell a task's owner it finished."""
+
+    retries: int = Field(5, ge=0)
+    """Retries of a task's webhook call after the first try fails."""
+    timeout_s: float = Field(10, gt=0)
+    """Timeout of one webhook call."""
+    backoff_s: float = Field(2, ge=0)
+    """Wait before the first webhook retry; doubled after each (retries are scheduled in
+    the database, no worker waits for them)."""
+    concurrency: int = Field(16, ge=1)
+    """Webhook calls one worker process makes at once (a hanging receiver holds one)."""
+    allow_hosts: list[str] = []
+    """Webhook hosts (as written in the URL, e.g. ``["hooks.internal", "10.0.0.5"]``)
+    allowed even though they resolve to loopback, private, link-local or other
+    non-public addresses; every other such webhook is refused."""
+    secret: SecretStr | None = None
+    """Master secret of webhook signatures (each key signs with its own secret derived
+    from it, shown by ``GET /api/webhook/secret``). None: one is generated once and kept
+    in the task database, so every gateway and worker sharing it signs alike."""
+
+
+GROUPS: dict[str, type[_Group]] = {
+    "whisper": WhisperSettings,
+    "llm": LlmSettings,
+    "tasks": TaskSettings,
+    "webhooks": WebhookSettings,
+}
+# Flat names from before the groups (``STEPAUDIO_TASK_LEASE_S``, ``task_lease_s=``) still
+# work: each maps onto its group's field.
+_FLAT_PREFIX = {"whisper": "whisper_", "llm": "llm_", "tasks": "task_", "webhooks": "webhook_"}
+_FLAT_EXCEPTIONS = {
+    "max_pending_tasks_per_key": ("tasks", "max_pending_per_key"),
+    "max_stored_mb_per_key": ("tasks", "max_stored_mb_per_key"),
+    "task_db_busy_timeout_s": ("tasks", "db_busy_timeout_s"),
+    "scratch_max_age_hours": ("tasks", "scratch_max_age_hours"),
+}
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    **{
+        _FLAT_PREFIX[group] + name: (group, name)
+        for group, model in GROUPS.items()
+        for name in model.model_fields
+    },
+    **_FLAT_EXCEPTIONS,
+}
+
+
+def nest_flat_names(values: dict[str, Any]) -> dict[str, Any]:
+    """``{"task_lease_s": 3}`` → ``{"tasks": {"lease_s": 3}}``."""
+    out = dict(values)
+    for flat, (group, name) in FLAT_NAMES.items():
+        if flat in out:
+            value = out.pop(flat)
+            nested = out.get(group)
+            if isinstance(nested, BaseModel):
+                nested = nested.model_dump()
+            nested = dict(nested or {})
+            nested[name] = value  # only init keywords are left flat here: they win
+            out[group] = nested
+    return out
+
+
+class FlatEnvironment(PydanticBaseSettingsSource):
+    """The flat environment names (``STEPAUDIO_WHISPER_MODEL``), below the nested ones
+    (``STEPAUDIO_WHISPER__MODEL``) in priority."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is done in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        environ = {k.upper(): v for k, v in os.environ.items()}
+        found: dict[str, Any] = {}
+        for flat in FLAT_NAMES:
+            raw = environ.get(f"STEPAUDIO_{flat.upper()}")
+            if raw is not None:
+                found[flat] = json.loads(raw) if raw.lstrip()[:1] in ("[", "{") else raw
+        return nest_flat_names(found)
 
 
 class Settings(BaseSettings):
@@ -35,10 +190,28 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STEPAUDIO_",
         env_file=".env",
+        env_nested_delimiter="__",
         extra="ignore",
         use_attribute_docstrings=True,
         populate_by_name=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        flat = FlatEnvironment(settings_cls)
+        return init_settings, env_settings, flat, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names(cls, values: Any) -> Any:
+        return nest_flat_names(values) if isinstance(values, dict) else values
 
     # -- service ----------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -47,7 +220,7 @@ class Settings(BaseSettings):
     """Port `stepaudio serve` listens on."""
     data_dir: Path = Path.home() / ".local" / "share" / "stepaudio"
     """Where assembled models, uploads, the task database and temporary audio live."""
-    api_keys: list[str] = []
+    api_keys: list[SecretStr] = []
     """Accepted API keys (``Authorization: Bearer KEY``, ``X-API-Key``, or the web page's
     login). Empty: no auth. With keys, every route but ``/health``, ``/ready`` and the
     login page needs one."""
@@ -84,24 +257,14 @@ class Settings(BaseSettings):
     """A connection must send its request line and headers within this many seconds (and
     an idle keep-alive connection is closed after it)."""
 
+    ui: bool = True
+    """Serve the web page at ``/ui`` (false: Gradio is not even imported)."""
+
     # -- embedded engine (the CPU default) -----------------------------------------------
-    whisper_model: str = "base"
-    """Whisper model: ``base`` (embedded, from PyPI), a CTranslate2 model directory, or a
-    faster-whisper model name where the machine can download models."""
-    whisper_compute_type: str = "int8"
-    """CTranslate2 compute type for Whisper on the CPU."""
-    whisper_threads: int = Field(2, ge=1)
-    """CPU threads per Whisper worker."""
-    whisper_workers: int = Field(1, ge=1)
-    """Whisper calls that may run at once (each uses ``whisper_threads``)."""
-    whisper_beam_size: int = Field(5, ge=1)
-    """Beam size for Whisper decoding (faster-whisper's default)."""
-    llm_model: Path | None = None
-    """GGUF file for text tasks (summaries, answers). None: the embedded SmolLM2-135M."""
-    llm_context: int = Field(8192, ge=512)
-    """Context length (tokens) of the embedded text model."""
-    llm_threads: int = Field(2, ge=1)
-    """CPU threads of the embedded text model."""
+    whisper: WhisperSettings = WhisperSettings()
+    """Whisper (``STEPAUDIO_WHISPER__MODEL`` …)."""
+    llm: LlmSettings = LlmSettings()
+    """The embedded text model (``STEPAUDIO_LLM__MODEL`` …)."""
 
     # -- Step-Audio-R1.1 backends -------------------------------------------------------
     backends: list[BackendConfig] = []
@@ -132,13 +295,13 @@ class Settings(BaseSettings):
     """Server with ``/v1/audio/transcriptions`` (vLLM Whisper, speaches); turns the cascade on."""
     transcription_model: str = "whisper-1"
     """Model name sent to ``transcription_url``."""
-    transcription_api_key: str | None = None
+    transcription_api_key: SecretStr | None = None
     """Bearer token for ``transcription_url``."""
     chat_url: str | None = None
     """Server with ``/v1/chat/completions`` for the cascade's text tasks."""
     chat_model: str = "default"
     """Model name sent to ``chat_url``."""
-    chat_api_key: str | None = None
+    chat_api_key: SecretStr | None = None
     """Bearer token for ``chat_url``."""
     chat_context: int = Field(8192, ge=512)
     """Context length (tokens) of the ``chat_url`` model."""
@@ -155,53 +318,10 @@ class Settings(BaseSettings):
     # -- tasks ------------------------------------------------------------------------
     database_url: str | None = None
     """SQLAlchemy URL of the task store. None: SQLite in ``data_dir``."""
-    task_workers: int = Field(1, ge=0)
-    """Task workers `stepaudio serve` runs in-process (0: API only, `stepaudio worker` runs
-    them elsewhere against the same database)."""
-    task_lease_s: float = Field(60, gt=0)
-    """How long a worker's claim on a task lasts without a heartbeat; a task whose lease
-    expired (its worker died) is claimed again."""
-    task_heartbeat_s: float = Field(10, gt=0)
-    """How often a worker renews its lease (and notices a cancellation); well under
-    ``task_lease_s``."""
-    task_max_attempts: int = Field(3, ge=1)
-    """Attempts per task (failed runs and lost workers both count) before it fails for good."""
-    task_retry_backoff_s: float = Field(5, ge=0)
-    """Wait before a failed attempt is retried; doubled after each attempt, capped at 10 min."""
-    task_poll_s: float = Field(1.0, gt=0)
-    """How often an idle worker looks for work."""
-    task_retention_hours: float = Field(168, gt=0)
-    """Finished (completed, failed, cancelled) tasks and their uploads are removed after this."""
-    task_sweep_s: float = Field(600, gt=0)
-    """How often workers remove expired tasks."""
-    webhook_retries: int = Field(5, ge=0)
-    """Retries of a task's webhook call after the first try fails."""
-    webhook_timeout_s: float = Field(10, gt=0)
-    """Timeout of one webhook call."""
-    webhook_backoff_s: float = Field(2, ge=0)
-    """Wait before the first webhook retry; doubled after each (retries are scheduled in
-    the database, no worker waits for them)."""
-    webhook_concurrency: int = Field(16, ge=1)
-    """Webhook calls one worker process makes at once (a hanging receiver holds one)."""
-    webhook_allow_hosts: list[str] = []
-    """Webhook hosts (as written in the URL, e.g. ``["hooks.internal", "10.0.0.5"]``)
-    allowed even though they resolve to loopback, private, link-local or other
-    non-public addresses; every other such webhook is refused."""
-    webhook_secret: str | None = None
-    """Master secret of webhook signatures (each key signs with its own secret derived
-    from it, shown by ``GET /api/webhook/secret``). None: one is generated once and kept
-    in the task database, so every gateway and worker sharing it signs alike."""
-    max_pending_tasks_per_key: int = Field(100, ge=1)
-    """Pending or running tasks one key may have; more get 429 before the upload is read."""
-    max_stored_mb_per_key: float = Field(8192, gt=0)
-    """Upload bytes one key's pending or running tasks may keep in the task store, in MiB
-    (429 beyond, nothing stored)."""
-    task_db_busy_timeout_s: float = Field(30, gt=0)
-    """How long a SQLite write waits for another writer before the request gets 503 with
-    ``Retry-After``."""
-    scratch_max_age_hours: float = Field(24, gt=0)
-    """Files in ``data_dir/tmp`` and ``data_dir/uploads`` untouched this long are leftovers
-    of a crash: removed when workers start and by each sweep."""
+    tasks: TaskSettings = TaskSettings()
+    """Durable tasks (``STEPAUDIO_TASKS__LEASE_S`` …)."""
+    webhooks: WebhookSettings = WebhookSettings()
+    """Task webhooks (``STEPAUDIO_WEBHOOKS__SECRET`` …)."""
 
     def all_backends(self) -> list[BackendConfig]:
         """``backends`` plus the seed's ``VLLM_API_URL``/``MODEL_NAME``, if set."""

@@ -44,7 +44,7 @@ def limited(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         database_url=f"sqlite:///{db}",
         _env_file=None,
     )
-    app = create_app(settings, engine=EmbeddedEngine(settings))
+    app = create_app(settings, engine=EmbeddedEngine.from_settings(settings))
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=300) as client:
         yield client
 

@@ -97,7 +97,12 @@ def test_cancelling_a_task_calls_its_webhook(gateway, worker_outbox, webhook_rec
     [payload] = received
     assert payload["task_id"] == task_id and payload["status"] == "cancelled"
     assert payload["event"] == "task.cancelled"
-    view = gateway.get(f"/api/task/{task_id}", headers=A).json()
+    # The receiver answers before the outbox records the delivery: wait for the record.
+    while time.monotonic() < deadline:
+        view = gateway.get(f"/api/task/{task_id}", headers=A).json()
+        if view["webhook"]["state"] != "pending":
+            break
+        time.sleep(0.05)
     assert view["webhook"]["state"] == "delivered"
 
 

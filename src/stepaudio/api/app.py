@@ -16,7 +16,6 @@ from stepaudio.engines.base import Engine
 from stepaudio.engines.factory import build_engine
 from stepaudio.pipeline.run import Pipeline
 from stepaudio.tasks import AsyncTaskStore, WorkerPool
-from stepaudio.ui import mount_ui
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -29,7 +28,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         pipeline = Pipeline(chosen, settings)
         store = await AsyncTaskStore.open(settings)  # migrates
         app.state.services = Services(settings, chosen, pipeline, tasks=store)
-        workers = WorkerPool(store, pipeline, settings, settings.task_workers)
+        workers = WorkerPool(store, pipeline, settings, settings.tasks.workers)
         workers.start()
         try:
             yield
@@ -52,5 +51,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(seed.router)
     app.include_router(tasks.router)
     app.include_router(openai.router)
-    mount_ui(app, settings)  # the web page at /ui; / leads there
+    if settings.ui:
+        # Imported here: without the page, Gradio (a large import) is never loaded.
+        from stepaudio.ui import mount_ui
+
+        mount_ui(app, settings)  # the web page at /ui; / leads there
     return app

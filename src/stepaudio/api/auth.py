@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from fastapi import Request
+from pydantic import SecretStr
 
 from stepaudio.errors import Unauthorized
 
@@ -28,7 +29,7 @@ def presented_key(headers: Mapping[str, str], cookies: Mapping[str, str]) -> str
     return headers.get("x-api-key") or cookies.get(KEY_COOKIE) or None
 
 
-def owner_of(keys: list[str], key: str | None) -> str | None:
+def owner_of(keys: Sequence[SecretStr], key: str | None) -> str | None:
     """The identity a key stands for (a hash of it, never the key), or None if unknown.
 
     With no keys configured everyone is ``anonymous``. Compared as UTF-8 bytes in constant
@@ -44,7 +45,8 @@ def owner_of(keys: list[str], key: str | None) -> str | None:
     except UnicodeEncodeError:  # not from a header: a form field or a test's str
         given = key.encode("utf-8", "surrogateescape")
     found = None
-    for known in keys:
+    for secret in keys:
+        known = secret.get_secret_value()
         if hmac.compare_digest(given, known.encode()):
             found = known
     return None if found is None else "key-" + hashlib.sha256(found.encode()).hexdigest()[:16]

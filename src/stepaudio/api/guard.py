@@ -218,7 +218,8 @@ class GuardMiddleware:
             return
         path = scope["path"]
         wants_page = "text/html" in headers.get("accept", "")
-        if scope["method"] == "GET" and wants_page and not path.startswith(("/api", "/v1")):
+        login_page = self.settings.ui and not path.startswith(("/api", "/v1"))
+        if scope["method"] == "GET" and wants_page and login_page:
             query = scope.get("query_string", b"").decode("latin-1")
             target = path + (f"?{query}" if query else "")
             response: Response = RedirectResponse(

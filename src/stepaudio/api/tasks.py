@@ -78,7 +78,7 @@ async def create_task(
 ) -> JSONResponse:
     """Queue a recording; answers 202 once the task and its upload are stored."""
     settings = services.settings
-    webhook_url = await checked_webhook(webhook_url, settings.webhook_allow_hosts)
+    webhook_url = await checked_webhook(webhook_url, settings.webhooks.allow_hosts)
     up = await save_upload(audio, settings.data_dir / "uploads", settings.max_upload_bytes)
     try:
         # Undecodable or over-long audio is refused now, not found out by a worker later.

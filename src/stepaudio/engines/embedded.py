@@ -6,11 +6,12 @@ behind limiters sized to the machine, and the event loop never waits on them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
 
-from stepaudio.config import Settings
+from stepaudio.config import LlmSettings, Settings, WhisperSettings
 from stepaudio.engines import prompts
 from stepaudio.engines.base import ModelOutput, TextJob, Usage, WindowJob
 from stepaudio.engines.llama import LocalLLM
@@ -27,37 +28,52 @@ _MAX_TEXT_TOKENS = 512
 class EmbeddedEngine:
     name = "embedded"
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(
+        self,
+        whisper: WhisperSettings,
+        llm: LlmSettings,
+        *,
+        data_dir: Path,
+        asr_window_s: float = 300,
+    ):
+        """The engine gets its own settings, not the service's: ``from_settings`` picks them."""
+        self.asr_window_s = asr_window_s
         self.whisper = WhisperTranscriber(
-            settings.whisper_model,
-            settings.data_dir,
-            compute_type=settings.whisper_compute_type,
-            cpu_threads=settings.whisper_threads,
-            workers=settings.whisper_workers,
-            beam_size=settings.whisper_beam_size,
+            whisper.model,
+            data_dir,
+            compute_type=whisper.compute_type,
+            cpu_threads=whisper.threads,
+            workers=whisper.workers,
+            beam_size=whisper.beam_size,
         )
-        self.llm = LocalLLM(
-            settings.llm_model or smollm2_gguf(),
-            n_ctx=settings.llm_context,
-            threads=settings.llm_threads,
-        )
-        self._whisper_slots = anyio.CapacityLimiter(settings.whisper_workers)
+        self.llm_context = llm.context
+        self.llm = LocalLLM(llm.model or smollm2_gguf(), n_ctx=llm.context, threads=llm.threads)
+        self.workers = whisper.workers
+        self._whisper_slots = anyio.CapacityLimiter(whisper.workers)
         self._llm_slots = anyio.CapacityLimiter(1)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EmbeddedEngine:
+        return cls(
+            settings.whisper,
+            settings.llm,
+            data_dir=settings.data_dir,
+            asr_window_s=settings.asr_window_s,
+        )
 
     def audio_modes(self) -> frozenset[Mode]:
         return frozenset({Mode.ASR, Mode.TRANSLATE})
 
     def max_window_seconds(self, mode: Mode, params: ProcessParams) -> float:
         # Whisper has no context budget; windows bound memory and give progress.
-        return self.settings.asr_window_s
+        return self.asr_window_s
 
     def capacity(self) -> int:
-        return self.settings.whisper_workers
+        return self.workers
 
     def text_budget_chars(self) -> int:
         # About 3 characters a token, leaving room for the prompt and the answer.
-        return min(8000, (self.settings.llm_context - _MAX_TEXT_TOKENS - 256) * 3)
+        return min(8000, (self.llm_context - _MAX_TEXT_TOKENS - 256) * 3)
 
     async def run_window(self, job: WindowJob) -> ModelOutput:
         params = job.params

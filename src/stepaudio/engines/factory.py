@@ -18,4 +18,4 @@ def build_engine(settings: Settings) -> Engine:
         return CascadeEngine(settings)
     from stepaudio.engines.embedded import EmbeddedEngine
 
-    return EmbeddedEngine(settings)
+    return EmbeddedEngine.from_settings(settings)

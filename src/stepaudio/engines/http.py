@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from pydantic import SecretStr
 
 from stepaudio.errors import (
     BackendError,
@@ -57,9 +58,9 @@ def base_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def bearer(api_key: str | None) -> dict[str, str]:
+def bearer(api_key: SecretStr | None) -> dict[str, str]:
     """The ``Authorization`` header for ``api_key`` (none without a key)."""
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return {"Authorization": f"Bearer {api_key.get_secret_value()}"} if api_key else {}
 
 
 def _detail(resp: httpx.Response) -> str:

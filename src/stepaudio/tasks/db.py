@@ -104,7 +104,7 @@ def open_database(settings: Settings) -> Engine:
     url = database_url(settings)
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_db_engine(url, settings.task_db_busy_timeout_s)
+    engine = create_db_engine(url, settings.tasks.db_busy_timeout_s)
     migrate(engine)
     return engine
 

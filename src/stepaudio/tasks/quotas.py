@@ -41,7 +41,7 @@ def queued_bytes(conn: Connection, owner: str) -> tuple[int, set[str]]:
 
 
 def check_pending(conn: Connection, settings: Settings, owner: str) -> None:
-    limit = settings.max_pending_tasks_per_key
+    limit = settings.tasks.max_pending_per_key
     if pending_tasks(conn, owner) >= limit:
         raise QueueFull(
             f"This key already has {limit} pending or running tasks; wait for some to "
@@ -54,18 +54,18 @@ def check(conn: Connection, settings: Settings, owner: str, sha256: str, size: i
     """Raise 429 (or 413 for an upload larger than the whole quota) if one more task on
     this upload would put the key over a quota."""
     check_pending(conn, settings, owner)
-    limit = int(settings.max_stored_mb_per_key * 2**20)
+    limit = int(settings.tasks.max_stored_mb_per_key * 2**20)
     if size > limit:
         raise PayloadTooLarge(
             f"The upload is larger than this key's storage quota of "
-            f"{settings.max_stored_mb_per_key:g} MiB.",
+            f"{settings.tasks.max_stored_mb_per_key:g} MiB.",
             param="audio",
             code="storage_quota_exceeded",
         )
     used, shas = queued_bytes(conn, owner)
     if sha256 not in shas and used + size > limit:
         raise QueueFull(
-            f"This key's queued uploads would exceed its {settings.max_stored_mb_per_key:g} "
+            f"This key's queued uploads would exceed its {settings.tasks.max_stored_mb_per_key:g} "
             "MiB storage quota; wait for tasks to finish (or cancel some).",
             code="storage_quota_exceeded",
         )

@@ -19,7 +19,7 @@ from stepaudio.tasks.status import FINISHED
 def sweep(engine: Engine, settings: Settings) -> int:
     """Remove finished tasks older than the retention, and uploads no task uses; returns
     how many tasks went."""
-    cutoff = utcnow() - timedelta(hours=settings.task_retention_hours)
+    cutoff = utcnow() - timedelta(hours=settings.tasks.retention_hours)
     old = select(Task.id).where(Task.status.in_(FINISHED), Task.finished_at < cutoff)
     unused = select(Upload.sha256).where(
         Upload.used_at < cutoff, Upload.sha256.not_in(select(Task.upload_sha256))
@@ -40,8 +40,8 @@ def sweep(engine: Engine, settings: Settings) -> int:
 def remove_leftovers(engine: Engine, settings: Settings) -> None:
     """What a crash leaves: uploads a dead writer never finished, and scratch files
     (decoded audio, uploads being received) in ``data_dir``."""
-    uploads.remove_orphans(engine, settings.task_lease_s)
+    uploads.remove_orphans(engine, settings.tasks.lease_s)
     clean_scratch(
         [settings.data_dir / "tmp", settings.data_dir / "uploads"],
-        settings.scratch_max_age_hours * 3600,
+        settings.tasks.scratch_max_age_hours * 3600,
     )

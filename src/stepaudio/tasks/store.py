@@ -95,7 +95,7 @@ class TaskStore:
             except BaseException:
                 with contextlib.suppress(StepAudioError):
                     # Refused: keep none of its bytes.
-                    uploads.remove_orphans(self.engine, self.settings.task_lease_s, sha256)
+                    uploads.remove_orphans(self.engine, self.settings.tasks.lease_s, sha256)
                 raise
         raise AssertionError("unreachable")
 
@@ -205,7 +205,7 @@ class TaskStore:
                 still = and_(Task.id == candidate.id, claimable(now))
                 if (
                     candidate.status == TaskStatus.PROCESSING
-                    and candidate.attempts >= settings.task_max_attempts
+                    and candidate.attempts >= settings.tasks.max_attempts
                 ):
                     # Its worker died during the last allowed attempt: no endless retry.
                     error = (
@@ -229,7 +229,7 @@ class TaskStore:
                     .values(
                         status=TaskStatus.PROCESSING,
                         lease_token=token,
-                        lease_until=now + timedelta(seconds=settings.task_lease_s),
+                        lease_until=now + timedelta(seconds=settings.tasks.lease_s),
                         attempts=Task.attempts + 1,
                         worker=worker[:128],
                         started_at=func.coalesce(Task.started_at, now),
@@ -268,7 +268,7 @@ class TaskStore:
 
     def heartbeat(self, claim: Claim) -> bool:
         """Extend the lease; False: the task was cancelled or taken by another worker."""
-        until = utcnow() + timedelta(seconds=self.settings.task_lease_s)
+        until = utcnow() + timedelta(seconds=self.settings.tasks.lease_s)
         return self._update_held(claim, lease_until=until)
 
     def progress(self, claim: Claim, done: int, total: int) -> bool:
@@ -284,8 +284,8 @@ class TaskStore:
         (and ``retry``), else failed for good. Returns the new status, None if not held."""
         settings = self.settings
         now = utcnow()
-        if retry and claim.attempt < settings.task_max_attempts:
-            delay = min(settings.task_retry_backoff_s * 2 ** (claim.attempt - 1), 600)
+        if retry and claim.attempt < settings.tasks.max_attempts:
+            delay = min(settings.tasks.retry_backoff_s * 2 ** (claim.attempt - 1), 600)
             values: dict[str, Any] = {
                 "status": TaskStatus.PENDING,
                 "error": error,

@@ -70,7 +70,7 @@ class Worker:
                 # The database is away: keep trying, slowly, rather than die. A task this
                 # worker held is taken again once its lease expires.
                 log.exception("worker %s: task store error", self.name)
-            await _sleep_unless(self._stop, self.settings.task_poll_s)
+            await _sleep_unless(self._stop, self.settings.tasks.poll_s)
 
     async def execute(self, claim: Claim) -> None:
         """Run one claimed task to its end, or hand it back if told to stop."""
@@ -103,7 +103,7 @@ class Worker:
             while not job.done():
                 await asyncio.wait(
                     {job, stopping},
-                    timeout=self.settings.task_heartbeat_s,
+                    timeout=self.settings.tasks.heartbeat_s,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if job.done():
@@ -118,7 +118,7 @@ class Worker:
                     return
                 if not await self.store.heartbeat(claim):
                     job.cancel()  # cancelled by its owner, or taken again elsewhere
-                    await _settle(job, self.settings.task_lease_s)
+                    await _settle(job, self.settings.tasks.lease_s)
                     return
         except Exception:
             # Supervision failed (the database is away, so the lease cannot be renewed):
@@ -126,7 +126,7 @@ class Worker:
             # and this worker claims nothing new until it has.
             log.exception("task %s: supervision failed, stopping its run", claim.task_id)
             job.cancel()
-            await _settle(job, self.settings.task_lease_s)
+            await _settle(job, self.settings.tasks.lease_s)
             return
         except BaseException:
             job.cancel()  # this worker itself is being cancelled: its run goes with it
@@ -190,7 +190,7 @@ class WorkerPool:
                 await self.store.sweep()
             except Exception:
                 log.exception("task retention sweep failed")
-            await _sleep_unless(self._stop, self.settings.task_sweep_s)
+            await _sleep_unless(self._stop, self.settings.tasks.sweep_s)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -1,0 +1,80 @@
+"""Settings: grouped names, the flat names from before the groups, secrets kept secret, and
+a service without its web page that never loads Gradio."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from stepaudio.config import FLAT_NAMES, Settings
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("STEPAUDIO_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_nested_and_flat_environment_names(clean_env: pytest.MonkeyPatch):
+    clean_env.setenv("STEPAUDIO_TASKS__LEASE_S", "30")
+    clean_env.setenv("STEPAUDIO_TASK_HEARTBEAT_S", "3")  # the flat name still works
+    clean_env.setenv("STEPAUDIO_WEBHOOK_ALLOW_HOSTS", '["hooks.internal"]')
+    clean_env.setenv("STEPAUDIO_WHISPER__BEAM_SIZE", "1")
+    clean_env.setenv("STEPAUDIO_WHISPER_BEAM_SIZE", "4")  # the nested name wins
+    s = Settings(_env_file=None)
+    assert s.tasks.lease_s == 30 and s.tasks.heartbeat_s == 3
+    assert s.webhooks.allow_hosts == ["hooks.internal"]
+    assert s.whisper.beam_size == 1
+
+
+def test_keywords_flat_or_grouped_beat_the_environment(clean_env: pytest.MonkeyPatch):
+    clean_env.setenv("STEPAUDIO_TASK_LEASE_S", "30")
+    assert Settings(_env_file=None, task_lease_s=3).tasks.lease_s == 3
+    assert Settings(_env_file=None, tasks={"lease_s": 4}).tasks.lease_s == 4
+    assert Settings(_env_file=None, max_pending_tasks_per_key=7).tasks.max_pending_per_key == 7
+
+
+def test_every_flat_name_lands_in_its_group(clean_env: pytest.MonkeyPatch):
+    for flat, (group, name) in FLAT_NAMES.items():
+        field = getattr(Settings(_env_file=None), group).__class__.model_fields[name]
+        if field.annotation not in (int, float, int | None, float | None):
+            continue
+        value = 700 if field.annotation in (int, int | None) else 700.5
+        assert getattr(getattr(Settings(_env_file=None, **{flat: value}), group), name) == value
+
+
+def test_invalid_values_are_refused_in_either_spelling(clean_env: pytest.MonkeyPatch):
+    with pytest.raises(ValueError):
+        Settings(_env_file=None, task_lease_s=-1)
+    clean_env.setenv("STEPAUDIO_WHISPER__THREADS", "0")
+    with pytest.raises(ValueError):
+        Settings(_env_file=None)
+
+
+def test_secrets_never_show(clean_env: pytest.MonkeyPatch):
+    clean_env.setenv("STEPAUDIO_WEBHOOK_SECRET", "hush-hush")
+    s = Settings(_env_file=None, api_keys=["key-one"], chat_api_key="chat-key")
+    shown = repr(s) + str(s.model_dump())
+    for secret in ("hush-hush", "key-one", "chat-key"):
+        assert secret not in shown
+    assert s.webhooks.secret is not None and s.webhooks.secret.get_secret_value() == "hush-hush"
+
+
+def test_without_the_page_gradio_is_never_imported():
+    code = (
+        "import sys\n"
+        "from stepaudio.api import create_app\n"
+        "from stepaudio.config import Settings\n"
+        "app = create_app(Settings(_env_file=None, ui=False))\n"
+        "assert not any(getattr(p, 'path', '').startswith('/ui') for p in app.routes)\n"
+        "print('gradio' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
