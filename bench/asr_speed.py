@@ -81,7 +81,7 @@ def main(minutes: float = 10) -> dict:
     runs: list[tuple[str, float, str]] = []
     wall, text = _direct(model, audio)
     runs.append(("faster-whisper direct (before)", wall, text))
-    engine = EmbeddedEngine(settings)
+    engine = EmbeddedEngine.from_settings(settings)
     with (
         serve_in_thread(create_app(settings, engine=engine)) as url,
         httpx.Client(base_url=url, timeout=3600) as client,

@@ -369,7 +369,7 @@ from stepaudio.testing.longaudio import load_pcm
 me = psutil.Process()
 settings = Settings(data_dir=Path(sys.argv[2]), _env_file=None)
 before = me.memory_info().rss
-engine = EmbeddedEngine(settings)
+engine = EmbeddedEngine.from_settings(settings)
 params = ProcessParams(mode=Mode.ASR, language="en")
 async def main():
     await engine.run_window(WindowJob(Mode.ASR, load_pcm(Path(sys.argv[1])), 0.0, params))
