@@ -1,4 +1,5 @@
-"""The seed's endpoints, same paths, fields, keys and statuses, plus ours beside them."""
+"""The seed's endpoints (docs/seed.md: same paths, fields, keys and statuses), plus ours
+beside them."""
 
 from __future__ import annotations
 

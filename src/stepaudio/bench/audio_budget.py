@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from stepaudio.engines.stepaudio_wire import PART_SECONDS, TOKENS_PER_PART
 
-SEED_TOKENS_PER_SECOND = 12.5  # seed §4.3: "音频编码率 = 12.5 Hz"
-SEED_RESERVED_TOKENS = 1500  # seed §4.3: "系统预留 token ≈ 1500"
+SEED_TOKENS_PER_SECOND = 12.5  # docs/seed.md §4.3: "音频编码率 = 12.5 Hz"
+SEED_RESERVED_TOKENS = 1500  # docs/seed.md §4.3: "系统预留 token ≈ 1500"
 DEFAULT_PROMPT_TOKENS = 200  # system prompt + instruction + chat template
 DEFAULT_MAX_TOKENS = 2048  # the seed's API default output budget
 

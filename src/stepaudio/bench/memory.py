@@ -98,7 +98,7 @@ def fit(
 # --------------------------------------------------------------------------------------
 # Calibration
 
-# The one measured deployment (DESIGN §2, seed report §2/§4): 4×L40S, bf16, TP 4,
+# The one measured deployment (docs/seed.md §4.2): 4×L40S, bf16, TP 4,
 # --gpu-memory-utilization 0.85 --max-model-len 65536 → vLLM logged
 # "Maximum concurrency for 65,536 tokens per request: 4.76x".
 SEED_OBSERVATION: dict[str, Any] = {

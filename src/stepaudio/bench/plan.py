@@ -49,7 +49,7 @@ from stepaudio.bench.model_config import (
 )
 from stepaudio.bench.plan_render import render_plan
 
-# Seed §4.2 (configuration history) plus DESIGN §2's 65,536 deployment.
+# Seed §4.2 (configuration history, docs/seed.md) plus the 65,536 deployment users ran.
 SEED_TABLE_ROWS: tuple[tuple[int, int, float | None], ...] = (
     (8192, 32, 8),
     (16384, 16, 20),
