@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, and_, select
+from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 
 from stepaudio.audio.cut import Span
@@ -73,7 +74,7 @@ def save(
         ).rowcount
         if not redone:
             conn.execute(
-                TaskWindow.__table__.insert().values(
+                sql_insert(TaskWindow).values(
                     task_id=claim.task_id,
                     index=index,
                     output=data,

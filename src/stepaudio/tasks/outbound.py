@@ -108,7 +108,7 @@ def check_url(url: str, allow_hosts: list[str]) -> Target:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise _refuse(f"webhook_url's host {host!r} does not resolve.") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
         raise _refuse(f"webhook_url's host {host!r} does not resolve.")
     allowed = host.lower() in {h.lower().strip("[]") for h in allow_hosts}

@@ -29,6 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, select
+from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 
@@ -88,9 +89,7 @@ def master_secret(store: TaskStore) -> str:
         return value
     with contextlib.suppress(IntegrityError), transaction(store.engine) as conn:
         # Two processes may race here; the first insert wins and both read it back.
-        conn.execute(
-            ServiceSecret.__table__.insert().values(name=_MASTER, value=secrets.token_hex(32))
-        )
+        conn.execute(sql_insert(ServiceSecret).values(name=_MASTER, value=secrets.token_hex(32)))
     with read_transaction(store.engine) as conn:
         return conn.execute(
             select(ServiceSecret.value).where(ServiceSecret.name == _MASTER)

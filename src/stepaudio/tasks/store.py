@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, func, select
+from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 
@@ -120,7 +121,7 @@ class TaskStore:
                 raise IntegrityError("upload incomplete", None, Exception("chunks missing"))
             task_id = str(uuid.uuid4())
             conn.execute(
-                Task.__table__.insert().values(
+                sql_insert(Task).values(
                     id=task_id,
                     owner=owner,
                     idempotency_key=idempotency_key,

@@ -64,7 +64,7 @@ def write(engine: Engine, path: Path, sha256: str, size: int) -> None:
     with open(path, "rb") as f:
         seq = 0
         while True:
-            rows = []
+            rows: list[dict[str, object]] = []
             while len(rows) < BATCH_CHUNKS and (data := f.read(CHUNK_BYTES)):
                 rows.append({"sha256": sha256, "seq": seq, "data": data})
                 seq += 1
