@@ -26,7 +26,8 @@ _FLUSH_BYTES = 1 << 20
 
 def _frames(container: av.container.InputContainer) -> Iterator[av.AudioFrame]:
     stream = audio_stream(container)
-    stream.thread_type = "AUTO"
+    if stream.codec_context is not None:  # as the stream forwards it (PyAV stubs lack it)
+        stream.codec_context.thread_type = "AUTO"
     for packet in container.demux(stream):
         try:
             yield from packet.decode()
@@ -52,13 +53,20 @@ def _batched(frames: Iterable[av.AudioFrame], seconds: float = 2.0) -> Iterator[
         except ValueError:
             # The stream changed format mid-way: flush what we have, start afresh.
             if fifo.samples:
-                yield fifo.read()
+                yield from _drain(fifo)
             fifo = av.AudioFifo()
             fifo.write(frame)
         if fifo.samples >= frame.sample_rate * seconds:
-            yield fifo.read()
+            yield from _drain(fifo)
     if fifo is not None and fifo.samples:
-        yield fifo.read()
+        yield from _drain(fifo)
+
+
+def _drain(fifo: av.AudioFifo) -> Iterator[av.AudioFrame]:
+    """Everything in ``fifo`` as one frame (none when it is empty)."""
+    frame = fifo.read()
+    if frame is not None:
+        yield frame
 
 
 def _resampled(frames: Iterable[av.AudioFrame], rate: int) -> Iterator[np.ndarray]:

@@ -45,7 +45,7 @@ def count_seconds(path: Path, cap: DurationCap | None = None) -> float:
     return seconds
 
 
-def _decoded_seconds(packet: av.Packet) -> float:
+def _decoded_seconds(packet: av.Packet[av.AudioStream]) -> float:
     try:
         return sum(f.samples / f.sample_rate for f in packet.decode() if f.sample_rate)
     except av.error.InvalidDataError:

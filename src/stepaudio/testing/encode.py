@@ -42,6 +42,8 @@ def write_audio(
     layout = "stereo" if channels == 2 else "mono"
     with av.open(str(path), "w", format=container_fmt) as out:
         stream = out.add_stream(codec, rate=rate, layout=layout)
+        if not isinstance(stream, av.AudioStream):
+            raise TypeError(f"{codec} is not an audio codec")
         # These encoders refuse to open without an explicit bit rate.
         bit_rate = {"libopencore_amrnb": 12200, "wmav2": 128000}.get(codec)
         if bit_rate:
