@@ -69,7 +69,9 @@ class GuardedH11(H11Protocol):
 
     def _arm(self) -> None:
         self._disarm()
-        self._deadline = self.loop.call_later(self.header_timeout_s, self._expire)
+        self._deadline: asyncio.TimerHandle | None = self.loop.call_later(
+            self.header_timeout_s, self._expire
+        )
 
     def _disarm(self) -> None:
         deadline: asyncio.TimerHandle | None = getattr(self, "_deadline", None)

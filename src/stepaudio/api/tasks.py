@@ -29,7 +29,7 @@ class QuotaFirstRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        if "POST" not in self.methods or self.path != "/api/task":
+        if not self.methods or "POST" not in self.methods or self.path != "/api/task":
             return handler
 
         async def quota_first(request: Request) -> Response:

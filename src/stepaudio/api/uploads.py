@@ -12,8 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-from fastapi import UploadFile
+from typing import Protocol
 
 from stepaudio.errors import InvalidAudio, PayloadTooLarge
 
@@ -43,7 +42,17 @@ def too_large(limit: int) -> PayloadTooLarge:
     )
 
 
-async def save_upload(upload: UploadFile | None, directory: Path, limit: int) -> StoredUpload:
+class Readable(Protocol):
+    """What an upload is read through: FastAPI's ``UploadFile``, or bytes made to look like
+    one (``api/openai.py``)."""
+
+    @property
+    def filename(self) -> str | None: ...
+
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+async def save_upload(upload: Readable | None, directory: Path, limit: int) -> StoredUpload:
     """Copy an upload into ``directory``, hashing it; the caller removes the file."""
     if upload is None or not hasattr(upload, "read"):
         raise InvalidAudio("The field 'audio' (a file) is required.", param="audio", code="missing")
@@ -70,7 +79,7 @@ async def save_upload(upload: UploadFile | None, directory: Path, limit: int) ->
 
 @asynccontextmanager
 async def temporary_upload(
-    upload: UploadFile | None, directory: Path, limit: int
+    upload: Readable | None, directory: Path, limit: int
 ) -> AsyncIterator[StoredUpload]:
     stored = await save_upload(upload, directory, limit)
     try:

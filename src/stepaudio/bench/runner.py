@@ -190,12 +190,16 @@ async def _drive(
                     if progress:
                         progress(len(results), total, phase)
 
+                    def report(n: int, phase: str = phase) -> None:
+                        if progress:
+                            progress(n, total, phase)
+
                     batch = await asyncio.gather(
                         *(
                             _counted(
                                 _send(client, data, inp, mode, cfg, level, i, t0),
                                 results,
-                                lambda n, phase=phase: progress and progress(n, total, phase),
+                                report,
                             )
                             for i in range(level)
                         )

@@ -89,7 +89,12 @@ def local_listener(url: str) -> int | None:
     except (psutil.Error, OSError):
         return None
     for conn in conns:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+        if (
+            conn.status == psutil.CONN_LISTEN
+            and conn.laddr
+            and conn.laddr.port == port
+            and conn.pid
+        ):
             return conn.pid
     return None
 

@@ -109,7 +109,7 @@ class StepAudioEngine:
         window_s = job.pcm.size / SAMPLE_RATE
         parts, audio_tokens = audio_parts(job.pcm)
         system, instruction = audio_messages(mode, params)
-        messages = [
+        messages: list[dict[str, Any]] = [
             {"role": "system", "content": system},
             {"role": "user", "content": [{"type": "text", "text": instruction}, *parts]},
         ]

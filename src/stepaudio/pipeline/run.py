@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -205,7 +205,7 @@ class Pipeline:
 
     async def events(
         self, source: Path, params: ProcessParams
-    ) -> AsyncIterator[Progress | ProcessResult]:
+    ) -> AsyncGenerator[Progress | ProcessResult, None]:
         """``process`` as a stream: progress reports, window outputs in audio order, then
         the result; for callers that show or stream windows as they finish (the OpenAI
         streaming route, the web page).

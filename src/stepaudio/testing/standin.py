@@ -351,7 +351,7 @@ class StandIn:
 
 
 def _english(lang: str | None) -> bool:
-    return bool(lang) and lang.strip().lower() in ("english", "en")
+    return lang is not None and lang.strip().lower() in ("english", "en")
 
 
 def _material(text: str) -> str:

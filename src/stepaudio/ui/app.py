@@ -237,7 +237,8 @@ def mount_ui(app: FastAPI, settings: Settings) -> FastAPI:
     )
     mount = next(r for r in reversed(app.routes) if isinstance(r, Mount) and r.path == UI_PATH)
     # Uploads land in our cache, not in the process-wide GRADIO_TEMP_DIR (or /tmp/gradio).
-    mount.app.uploaded_file_dir = str(policy.cache_dir)  # type: ignore[union-attr]
+    # Mount.app is typed as any ASGI app; this one is Gradio's App, which has the attribute.
+    mount.app.uploaded_file_dir = str(policy.cache_dir)  # type: ignore[attr-defined]
     mount.app = FileGate(mount.app, policy)
     # What launch() would set: heartbeats on the page's event streams, and no promotion of
     # named SVG files to static paths (Gradio does that only for apps not yet running).

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,10 @@ class FilePolicy:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
 
 
+# What Gradio's ``*move_resource_to_block_cache`` takes: a path, a URL, or nothing.
+_Source = str | Path | None
+
+
 def _refusal(path: Any) -> InvalidPathError:
     # Gradio reports this to the caller as a failed event, without the message.
     return InvalidPathError(f"File not allowed: {path}")
@@ -114,12 +118,15 @@ def confine_components(demo: gr.Blocks, policy: FilePolicy) -> None:
         block.GRADIO_CACHE = str(policy.cache_dir)
         sync_move = block.move_resource_to_block_cache
         async_move = block.async_move_resource_to_block_cache
-        block.move_resource_to_block_cache = _checked(policy, sync_move)
-        block.async_move_resource_to_block_cache = _checked_async(policy, async_move)
+        # An instance attribute shadowing the method is the point; mypy forbids assigning one.
+        block.move_resource_to_block_cache = _checked(policy, sync_move)  # type: ignore[method-assign, assignment]
+        block.async_move_resource_to_block_cache = _checked_async(policy, async_move)  # type: ignore[method-assign, assignment]
 
 
-def _checked(policy: FilePolicy, move: Callable[[Any], str | None]) -> Callable[[Any], Any]:
-    def move_if_allowed(path: Any) -> str | None:
+def _checked(
+    policy: FilePolicy, move: Callable[[_Source], str | None]
+) -> Callable[[_Source], str | None]:
+    def move_if_allowed(path: _Source) -> str | None:
         if path is not None and not policy.allows(path):
             raise _refusal(path)
         return move(path)
@@ -127,8 +134,10 @@ def _checked(policy: FilePolicy, move: Callable[[Any], str | None]) -> Callable[
     return move_if_allowed
 
 
-def _checked_async(policy: FilePolicy, move: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    async def move_if_allowed(path: Any) -> str | None:
+def _checked_async(
+    policy: FilePolicy, move: Callable[[_Source], Awaitable[str | None]]
+) -> Callable[[_Source], Awaitable[str | None]]:
+    async def move_if_allowed(path: _Source) -> str | None:
         if path is not None and not policy.allows(path):
             raise _refusal(path)
         return await move(path)

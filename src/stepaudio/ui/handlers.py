@@ -71,8 +71,8 @@ def visitor(services: Services, request: Any) -> Visitor:
 def form_params(**values: Any) -> ProcessParams:
     """The form's values as the API's parameters. Text boxes always send a string, so
     they are trimmed (blank: the default); a window length of 0 means automatic."""
+    segment = values.pop("segment_duration", None)
     trimmed = {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
-    segment = trimmed.pop("segment_duration", None)
     return ProcessParams.from_user(
         **trimmed, segment_duration=float(segment) if segment and segment > 0 else None
     )
