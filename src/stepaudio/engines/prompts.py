@@ -1,8 +1,8 @@
 """What we ask the models, per mode: system prompts, audio instructions, text-task prompts.
 
-Audio prompts are the ones seen in use with Step-Audio-R1.1 (docs/step-audio-protocol.md). Text prompts
-serve the reduce steps (summaries and answers over transcripts or partial results) and
-the embedded engine's text model.
+Audio prompts are the ones seen in use with Step-Audio-R1.1
+(docs/step-audio-protocol.md). Text prompts serve the reduce steps (summaries and answers
+over transcripts or partial results) and the embedded engine's text model.
 """
 
 from __future__ import annotations
