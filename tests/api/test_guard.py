@@ -55,6 +55,11 @@ def _head(lines: list[str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def _post(path: str, *headers: str) -> bytes:
+    """The head of a POST to ``path``, with ``headers`` (the body is the test's business)."""
+    return _head([f"POST {path} HTTP/1.1", "Host: x", *headers])
+
+
 def _read_response(sock: socket.socket, timeout: float = 10) -> tuple[int, dict, bytes]:
     """Read one response (status, headers, body so far) without sending anything more."""
     sock.settimeout(timeout)
@@ -92,13 +97,10 @@ def test_chunked_upload_without_key_is_refused_before_its_body(guarded):
     url, data = guarded
     with _connect(url) as sock:
         sock.sendall(
-            _head(
-                [
-                    "POST /api/process HTTP/1.1",
-                    "Host: x",
-                    "Transfer-Encoding: chunked",
-                    "Content-Type: multipart/form-data; boundary=b",
-                ]
+            _post(
+                "/api/process",
+                "Transfer-Encoding: chunked",
+                "Content-Type: multipart/form-data; boundary=b",
             )
         )
         # Not one byte of body sent: the answer must come anyway.
@@ -114,15 +116,12 @@ def test_expect_continue_is_answered_without_asking_for_the_body(guarded):
     for extra, expected in (([], 401), ([f"Authorization: Bearer {KEY}"], 413)):
         with _connect(url) as sock:
             sock.sendall(
-                _head(
-                    [
-                        "POST /api/process HTTP/1.1",
-                        "Host: x",
-                        "Expect: 100-continue",
-                        f"Content-Length: {50 * 2**20}",
-                        "Content-Type: multipart/form-data; boundary=b",
-                        *extra,
-                    ]
+                _post(
+                    "/api/process",
+                    "Expect: 100-continue",
+                    f"Content-Length: {50 * 2**20}",
+                    "Content-Type: multipart/form-data; boundary=b",
+                    *extra,
                 )
             )
             status, _, body = _read_response(sock)
@@ -130,15 +129,12 @@ def test_expect_continue_is_answered_without_asking_for_the_body(guarded):
     # A request within the limits is invited to send its body.
     with _connect(url) as sock:
         sock.sendall(
-            _head(
-                [
-                    "POST /api/process HTTP/1.1",
-                    "Host: x",
-                    "Expect: 100-continue",
-                    "Content-Length: 100",
-                    "Content-Type: multipart/form-data; boundary=b",
-                    f"Authorization: Bearer {KEY}",
-                ]
+            _post(
+                "/api/process",
+                "Expect: 100-continue",
+                "Content-Length: 100",
+                "Content-Type: multipart/form-data; boundary=b",
+                f"Authorization: Bearer {KEY}",
             )
         )
         sock.settimeout(10)
@@ -228,14 +224,11 @@ def test_chunked_upload_over_the_limit_is_cut_and_nothing_is_stored(guarded):
     url, data = guarded
     with _connect(url) as sock:
         sock.sendall(
-            _head(
-                [
-                    "POST /api/process HTTP/1.1",
-                    "Host: x",
-                    "Transfer-Encoding: chunked",
-                    "Content-Type: multipart/form-data; boundary=b",
-                    f"Authorization: Bearer {KEY}",
-                ]
+            _post(
+                "/api/process",
+                "Transfer-Encoding: chunked",
+                "Content-Type: multipart/form-data; boundary=b",
+                f"Authorization: Bearer {KEY}",
             )
         )
         _chunked(sock, 8 * 2**20, first=PART)
@@ -250,14 +243,11 @@ def test_chunked_json_over_the_limit_is_not_parsed(guarded):
     url, _ = guarded
     with _connect(url) as sock:
         sock.sendall(
-            _head(
-                [
-                    "POST /v1/chat/completions HTTP/1.1",
-                    "Host: x",
-                    "Transfer-Encoding: chunked",
-                    "Content-Type: application/json",
-                    f"Authorization: Bearer {KEY}",
-                ]
+            _post(
+                "/v1/chat/completions",
+                "Transfer-Encoding: chunked",
+                "Content-Type: application/json",
+                f"Authorization: Bearer {KEY}",
             )
         )
         _chunked(sock, 4 * 2**20, first=b'{"messages": "')
@@ -283,14 +273,11 @@ def test_a_stalled_body_is_cut_with_408(guarded):
     url, data = guarded
     with _connect(url) as sock:
         sock.sendall(
-            _head(
-                [
-                    "POST /api/process HTTP/1.1",
-                    "Host: x",
-                    "Content-Length: 500000",
-                    "Content-Type: multipart/form-data; boundary=b",
-                    f"Authorization: Bearer {KEY}",
-                ]
+            _post(
+                "/api/process",
+                "Content-Length: 500000",
+                "Content-Type: multipart/form-data; boundary=b",
+                f"Authorization: Bearer {KEY}",
             )
             + b"--b\r\n"
         )
@@ -306,14 +293,11 @@ def test_a_trickling_body_is_cut_with_408(guarded):
     url, _ = guarded
     with _connect(url) as sock:
         sock.sendall(
-            _head(
-                [
-                    "POST /api/process HTTP/1.1",
-                    "Host: x",
-                    "Content-Length: 500000",
-                    "Content-Type: multipart/form-data; boundary=b",
-                    f"Authorization: Bearer {KEY}",
-                ]
+            _post(
+                "/api/process",
+                "Content-Length: 500000",
+                "Content-Type: multipart/form-data; boundary=b",
+                f"Authorization: Bearer {KEY}",
             )
             + PART
         )
@@ -363,14 +347,11 @@ def _start_upload(url: str, key: str = KEY) -> socket.socket:
     """A request that holds its slot: headers sent, body still to come."""
     sock = _connect(url)
     sock.sendall(
-        _head(
-            [
-                "POST /api/process HTTP/1.1",
-                "Host: x",
-                "Content-Length: 400000",
-                "Content-Type: multipart/form-data; boundary=b",
-                f"Authorization: Bearer {key}",
-            ]
+        _post(
+            "/api/process",
+            "Content-Length: 400000",
+            "Content-Type: multipart/form-data; boundary=b",
+            f"Authorization: Bearer {key}",
         )
         + b"--b\r\n"
     )
