@@ -144,8 +144,9 @@ async def _send(
     )
 
 
-Progress = Callable[[int, int, str], None]
-"""(requests done, requests in all, what runs now)."""
+ReportProgress = Callable[[int, int, str], None]
+"""(requests done, requests in all, what runs now): a callback, unlike the pipeline's
+``Progress`` record."""
 
 
 async def _counted(
@@ -165,7 +166,7 @@ async def _drive(
     inputs: list[BenchInput],
     cfg: BenchConfig,
     sampler: Sampler,
-    progress: Progress | None,
+    progress: ReportProgress | None,
     t0: float,
 ) -> list[RequestResult]:
     headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
@@ -259,7 +260,7 @@ def run_bench(
     *,
     settings: Any = None,
     engine: Any = None,
-    progress: Progress | None = None,
+    progress: ReportProgress | None = None,
 ) -> dict[str, Any]:
     """Run the whole bench; return the raw result (JSON-ready) that the report renders."""
     started = dt.datetime.now(dt.UTC)
