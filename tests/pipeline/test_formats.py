@@ -10,6 +10,8 @@ from stepaudio.params import Mode
 from stepaudio.pipeline.formats import Format, clock, media_type, render, timestamp
 from stepaudio.pipeline.result import ProcessResult
 
+USAGE = {"audio_seconds": 3662.0, "prompt_tokens": 10, "completion_tokens": 4}
+
 
 def result(mode: Mode = Mode.ASR, **extra) -> ProcessResult:
     values = {
@@ -19,12 +21,22 @@ def result(mode: Mode = Mode.ASR, **extra) -> ProcessResult:
         "elapsed_time": 1.5,
         "mode": mode,
         "segments": [
-            {"start": 0.0, "end": 1.25, "text": "Ask not."},
+            {
+                "start": 0.0,
+                "end": 1.25,
+                "text": "Ask not.",
+                "seek": 0,
+                "tokens": [50364, 12320],
+                "temperature": 0.0,
+                "avg_logprob": -0.25,
+                "compression_ratio": 0.9,
+                "no_speech_prob": 0.01,
+            },
             {"start": 3661.4996, "end": 3662.0, "text": "问你"},
         ],
         "language": "en",
         "audio": {"duration": 3662.0},
-        "usage": {"audio_seconds": 3662.0, "prompt_tokens": 10, "completion_tokens": 4},
+        "usage": USAGE,
         "timings": {"decode": 0.1, "model": 1.4, "total": 1.5},
         "engine": "embedded",
         "windows": 2,
@@ -56,9 +68,20 @@ def test_text_and_json():
 
 
 def test_openai_shapes():
-    assert render(result(), Format.OPENAI_JSON) == '{"text":"Ask not. 问你"}'
+    assert render(result(), Format.OPENAI_JSON) == (
+        '{"text":"Ask not. 问你","usage":{"type":"duration","seconds":3662}}'
+    )
+    # Seconds rounded up, as OpenAI bills them; translations carry no usage.
+    assert json.loads(render(result(usage={**USAGE, "audio_seconds": 11.02}), Format.OPENAI_JSON))[
+        "usage"
+    ] == {"type": "duration", "seconds": 12}
+    assert render(result(Mode.TRANSLATE), Format.OPENAI_JSON) == '{"text":"Ask not. 问你"}'
     verbose = json.loads(render(result(), "verbose_json"))
     assert verbose["task"] == "transcribe" and verbose["duration"] == 3662.0
+    assert verbose["usage"] == {"type": "duration", "seconds": 3662}
+    # Whisper's own measures where the engine gave them…
+    assert verbose["segments"][0]["avg_logprob"] == -0.25
+    assert verbose["segments"][0]["tokens"] == [50364, 12320]
     assert verbose["language"] == "en" and verbose["text"] == "Ask not. 问你"
     assert [s["id"] for s in verbose["segments"]] == [0, 1]
     assert verbose["segments"][1] == {
@@ -67,9 +90,15 @@ def test_openai_shapes():
         "start": 3661.4996,
         "end": 3662.0,
         "text": "问你",
+        # … neutral values where it gave none.
+        "tokens": [],
+        "temperature": 0.0,
+        "avg_logprob": 0.0,
+        "compression_ratio": 0.0,
+        "no_speech_prob": 0.0,
     }
     translated = json.loads(render(result(Mode.TRANSLATE), "verbose_json"))
-    assert translated["task"] == "translate"
+    assert translated["task"] == "translate" and "usage" not in translated
 
 
 def test_markdown_per_mode():

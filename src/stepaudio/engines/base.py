@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -12,14 +12,31 @@ from stepaudio.params import Mode, ProcessParams
 
 @dataclass(frozen=True)
 class Segment:
-    """Timed text; times in seconds from the start of the recording."""
+    """Timed text; times in seconds from the start of the recording.
+
+    The optional fields are Whisper's own measures of the segment, as OpenAI's
+    ``verbose_json`` reports them; engines that do not give them leave them ``None``
+    (they are never invented: the OpenAI face then writes neutral values)."""
 
     start: float
     end: float
     text: str
+    seek: int | None = None
+    """Whisper's seek: the mel frame (100 per second) its decoding window started at."""
+    tokens: list[int] | None = None
+    temperature: float | None = None
+    avg_logprob: float | None = None
+    compression_ratio: float | None = None
+    no_speech_prob: float | None = None
 
     def shifted(self, offset: float) -> Segment:
-        return Segment(round(self.start + offset, 3), round(self.end + offset, 3), self.text)
+        seek = None if self.seek is None else self.seek + round(offset * 100)
+        return replace(
+            self,
+            start=round(self.start + offset, 3),
+            end=round(self.end + offset, 3),
+            seek=seek,
+        )
 
 
 @dataclass

@@ -90,7 +90,17 @@ class WhisperTranscriber:
                 audio, language=language, task=task, beam_size=self.beam_size
             )
             out = [
-                Segment(round(s.start, 3), round(s.end, 3), s.text.strip())
+                Segment(
+                    round(s.start, 3),
+                    round(s.end, 3),
+                    s.text.strip(),
+                    seek=s.seek,
+                    tokens=list(s.tokens),
+                    temperature=s.temperature,
+                    avg_logprob=s.avg_logprob,
+                    compression_ratio=s.compression_ratio,
+                    no_speech_prob=s.no_speech_prob,
+                )
                 for s in segments
                 if not _hallucinated(s)
             ]

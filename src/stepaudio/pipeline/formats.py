@@ -4,12 +4,13 @@ downloads and the OpenAI routes' ``response_format`` all render through ``render
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 from stepaudio.params import Mode
-from stepaudio.pipeline.result import ProcessResult
+from stepaudio.pipeline.result import ProcessResult, SegmentOut
 
 
 class Format(StrEnum):
@@ -24,7 +25,7 @@ class Format(StrEnum):
     MD = "md"
     """A readable report: summary, answer, timed transcript, reasoning."""
     OPENAI_JSON = "openai_json"
-    """OpenAI's ``json`` transcription object: ``{"text": answer}``."""
+    """OpenAI's ``json`` object: ``{"text": answer}``, with ``usage`` for transcriptions."""
     VERBOSE_JSON = "verbose_json"
     """OpenAI's ``verbose_json``: language, duration and timed segments."""
 
@@ -84,17 +85,53 @@ def _compact(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def verbose(result: ProcessResult) -> dict[str, Any]:
+def usage(result: ProcessResult) -> dict[str, Any]:
+    """OpenAI's usage of a transcription: the audio's duration, in whole seconds rounded
+    up (as OpenAI bills it)."""
+    return {"type": "duration", "seconds": math.ceil(result.usage.audio_seconds)}
+
+
+def openai_json(result: ProcessResult) -> dict[str, Any]:
+    """OpenAI's ``json``: the text, and for transcriptions the usage (its translation
+    object has none)."""
+    body: dict[str, Any] = {"text": result.answer}
+    if result.mode is not Mode.TRANSLATE:
+        body["usage"] = usage(result)
+    return body
+
+
+def verbose_segment(index: int, s: SegmentOut) -> dict[str, Any]:
+    """One segment with every field OpenAI's ``TranscriptionSegment`` declares. Whisper's
+    measures (seek, tokens, temperature, avg_logprob, compression_ratio, no_speech_prob)
+    are its own where the engine gave them; an engine without them (Step-Audio, a window
+    that came back as plain text) gets neutral values, not estimates: seek 0, tokens
+    ``[]`` and 0.0 for the others."""
     return {
-        "task": "translate" if result.mode is Mode.TRANSLATE else "transcribe",
-        "language": result.language,
+        "id": index,
+        "seek": s.seek if s.seek is not None else 0,
+        "start": s.start,
+        "end": s.end,
+        "text": s.text,
+        "tokens": s.tokens if s.tokens is not None else [],
+        "temperature": s.temperature if s.temperature is not None else 0.0,
+        "avg_logprob": s.avg_logprob if s.avg_logprob is not None else 0.0,
+        "compression_ratio": s.compression_ratio if s.compression_ratio is not None else 0.0,
+        "no_speech_prob": s.no_speech_prob if s.no_speech_prob is not None else 0.0,
+    }
+
+
+def verbose(result: ProcessResult) -> dict[str, Any]:
+    translated = result.mode is Mode.TRANSLATE
+    body: dict[str, Any] = {
+        "task": "translate" if translated else "transcribe",
+        "language": result.language or "",
         "duration": result.usage.audio_seconds,
         "text": result.answer,
-        "segments": [
-            {"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text}
-            for i, s in enumerate(result.segments)
-        ],
+        "segments": [verbose_segment(i, s) for i, s in enumerate(result.segments)],
     }
+    if not translated:
+        body["usage"] = usage(result)
+    return body
 
 
 _RENDERERS: dict[Format, Callable[[ProcessResult], str]] = {
@@ -104,7 +141,7 @@ _RENDERERS: dict[Format, Callable[[ProcessResult], str]] = {
     Format.SRT: srt,
     Format.VTT: vtt,
     Format.MD: markdown,
-    Format.OPENAI_JSON: lambda r: _compact({"text": r.answer}),
+    Format.OPENAI_JSON: lambda r: _compact(openai_json(r)),
     Format.VERBOSE_JSON: lambda r: _compact(verbose(r)),
 }
 

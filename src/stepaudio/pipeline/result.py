@@ -13,6 +13,14 @@ class SegmentOut(BaseModel):
     start: float
     end: float
     text: str
+    seek: int | None = None
+    """Whisper's measures of the segment (``engines.base.Segment``); None where the
+    engine gives none."""
+    tokens: list[int] | None = None
+    temperature: float | None = None
+    avg_logprob: float | None = None
+    compression_ratio: float | None = None
+    no_speech_prob: float | None = None
 
 
 class UsageOut(BaseModel):
