@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, aclosing
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -21,11 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from stepaudio.api.auth import caller
 from stepaudio.api.disconnect import unless_disconnected
 from stepaudio.api.services import Services, get_services, model_label
-from stepaudio.api.uploads import temporary_upload
-from stepaudio.errors import InvalidParameter, StepAudioError
+from stepaudio.api.uploads import StoredUpload, in_client_terms, temporary_upload
+from stepaudio.errors import InvalidParameter, NotFound, StepAudioError
 from stepaudio.params import Mode, ProcessParams
-from stepaudio.pipeline.formats import Format, media_type, render
+from stepaudio.pipeline.formats import Format, media_type, render, usage
 from stepaudio.pipeline.result import ProcessResult
+from stepaudio.text import join_texts
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -42,34 +42,83 @@ def _sse(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+def _on_v1(exc: StepAudioError) -> StepAudioError:
+    """``exc`` (changed in place) with its ``param`` as the client named it: the upload is
+    the form's ``file`` here, ``audio`` on the seed's routes."""
+    if exc.param == "audio":
+        exc.param = "file"
+    return exc
+
+
 async def _streamed(
-    services: Services, path: Path, params: ProcessParams, upload: AsyncExitStack
+    services: Services, stored: StoredUpload, params: ProcessParams, upload: AsyncExitStack
 ) -> AsyncIterator[str]:
     """``transcript.text.delta`` events in order as windows finish, then ``.done``;
-    ``upload`` (the stored file) is closed when the stream ends."""
+    ``upload`` (the stored file) is closed when the stream ends.
+
+    The deltas are the final text's own pieces (``text.join_texts``: no space between
+    CJK windows), so concatenated they equal the ``done`` text in every language."""
     async with upload:
         try:
             async with (
                 services.admitted(params.mode.value),
                 # Closed at once if the client goes away: that cancels the work.
-                aclosing(services.pipeline.events(path, params)) as events,
+                aclosing(services.pipeline.events(stored.path, params)) as events,
             ):
-                first = True
+                joined = ""
                 async for event in events:
                     if isinstance(event, ProcessResult):
-                        yield _sse({"type": "transcript.text.done", "text": event.answer})
+                        done: dict[str, Any] = {
+                            "type": "transcript.text.done",
+                            "text": event.answer,
+                        }
+                        if event.mode is not Mode.TRANSLATE:
+                            done["usage"] = usage(event)
+                        yield _sse(done)
                     elif event.output is not None:
-                        text = event.output.text
-                        delta = text if first else f" {text}"
-                        first = False
-                        if text.strip():
+                        longer = join_texts([joined, event.output.text])
+                        delta, joined = longer[len(joined) :], longer
+                        if delta:
                             yield _sse({"type": "transcript.text.delta", "delta": delta})
         except StepAudioError as exc:
-            yield _sse({"type": "error", "error": exc.to_dict()})
+            error = _on_v1(in_client_terms(exc, stored))
+            yield _sse({"type": "error", "error": error.to_dict()})
     yield "data: [DONE]\n\n"
 
 
+def accepted_models(services: Services) -> list[str]:
+    """The ``model`` names the audio routes take, all served by this service's engines:
+    the name it reports, every configured backend's model, and OpenAI's ``whisper-1``
+    (what clients send by default). ``GET /v1/models`` lists exactly these."""
+    names = [model_label(services), *(b.model for b in services.settings.all_backends())]
+    return list(dict.fromkeys([*names, "whisper-1"]))
+
+
+def _check_model(model: str, services: Services) -> None:
+    if model not in accepted_models(services):
+        raise NotFound(
+            f"The model '{model}' does not exist here; GET /v1/models lists those that do.",
+            param="model",
+            code="model_not_found",
+        )
+
+
 async def _audio_endpoint(
+    request: Request,
+    services: Services,
+    file: UploadFile,
+    params: ProcessParams,
+    fmt: ResponseFormat,
+    stream: bool,
+) -> Response:
+    try:
+        return await _answered(request, services, file, params, fmt, stream)
+    except StepAudioError as exc:
+        _on_v1(exc)
+        raise
+
+
+async def _answered(
     request: Request,
     services: Services,
     file: UploadFile,
@@ -87,7 +136,7 @@ async def _audio_endpoint(
             await services.pipeline.probe(stored.path)
             # From here the stream owns the file: removed when it ends.
             return StreamingResponse(
-                _streamed(services, stored.path, params, stack.pop_all()),
+                _streamed(services, stored, params, stack.pop_all()),
                 media_type="text/event-stream",
             )
         async with services.admitted(params.mode.value):
@@ -111,6 +160,7 @@ async def transcriptions(
     _who: str = Depends(caller),
 ):
     """Verbatim transcript of the file, any length."""
+    _check_model(model, services)
     params = ProcessParams.from_user(mode=Mode.ASR, language=language, temperature=temperature)
     return await _audio_endpoint(request, services, file, params, response_format, stream)
 
@@ -128,6 +178,7 @@ async def translations(
     _who: str = Depends(caller),
 ):
     """The speech translated into English, as OpenAI's endpoint does."""
+    _check_model(model, services)
     params = ProcessParams.from_user(
         mode=Mode.TRANSLATE, target_lang="English", temperature=temperature
     )
@@ -136,15 +187,17 @@ async def translations(
 
 @router.get("/models")
 async def models(services: Services = Depends(get_services)) -> dict[str, Any]:
+    """Exactly the names the audio routes accept (``accepted_models``)."""
     return {
         "object": "list",
         "data": [
             {
-                "id": model_label(services),
+                "id": name,
                 "object": "model",
                 "created": int(services.started_at),
                 "owned_by": "stepaudio",
             }
+            for name in accepted_models(services)
         ],
     }
 

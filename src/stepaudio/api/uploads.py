@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from stepaudio.errors import InvalidAudio, PayloadTooLarge
+from stepaudio.errors import InvalidAudio, PayloadTooLarge, StepAudioError
 
 _CHUNK = 1 << 20
 
@@ -77,12 +78,28 @@ async def save_upload(upload: Readable | None, directory: Path, limit: int) -> S
     return StoredUpload(Path(name), filename, size, digest.hexdigest())
 
 
+def in_client_terms(exc: StepAudioError, stored: StoredUpload) -> StepAudioError:
+    """``exc`` (changed in place) with no path of ours in its message: our copy of the
+    upload is named by the client's file name, any other path under the data directory
+    (decoding's spill files) by nothing. Libraries (PyAV) quote the file they failed on."""
+    message = exc.message.replace(str(stored.path), stored.filename)
+    data_dir = re.escape(str(stored.path.parent.parent))
+    message = re.sub(rf"""\s*['"]?{data_dir}[^\s'"]*['"]?""", "", message)
+    exc.message, exc.args = message, (message,)
+    return exc
+
+
 @asynccontextmanager
 async def temporary_upload(
     upload: Readable | None, directory: Path, limit: int
 ) -> AsyncIterator[StoredUpload]:
+    """The upload as our own file for the block, removed after it; errors leaving the
+    block name the client's file, not ours (``in_client_terms``)."""
     stored = await save_upload(upload, directory, limit)
     try:
         yield stored
+    except StepAudioError as exc:
+        in_client_terms(exc, stored)
+        raise
     finally:
         stored.path.unlink(missing_ok=True)
