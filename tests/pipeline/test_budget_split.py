@@ -19,6 +19,7 @@ from stepaudio.config import BackendConfig, Settings
 from stepaudio.engines.base import WindowJob
 from stepaudio.engines.pool import BackendPool
 from stepaudio.engines.stepaudio import StepAudioEngine
+from stepaudio.engines.whisper import WhisperTranscriber
 from stepaudio.errors import ContextLengthExceeded
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.result import ProcessResult
@@ -26,6 +27,7 @@ from stepaudio.pipeline.run import Pipeline
 from stepaudio.testing import StandIn
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import Placement, build
+from stepaudio.testing.standin_cache import CachedTranscriber
 from tests.helpers import clip, normalize_en, reference, referenced, wer
 
 pytestmark = pytest.mark.heavy
@@ -42,9 +44,11 @@ MAX_MODEL_LEN = 3072
 
 @pytest.fixture(scope="module")
 def standins(settings: Settings) -> Iterator[list[StandIn]]:
+    # Greedy ears for the stand-ins: these tests are about budgets and cuts, and beam
+    # search over 200 s of 25 s parts would triple their time.
+    ears = CachedTranscriber(WhisperTranscriber("base", settings.data_dir, beam_size=1))
     servers = [
-        StandIn(data_dir=settings.data_dir, max_model_len=MAX_MODEL_LEN, max_num_seqs=2)
-        for _ in range(2)
+        StandIn(max_model_len=MAX_MODEL_LEN, max_num_seqs=2, transcriber=ears) for _ in range(2)
     ]
     for s in servers:
         s.start()
