@@ -4,12 +4,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from stepaudio.api import create_app
+from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import Settings
 from stepaudio.engines.embedded import EmbeddedEngine
+from stepaudio.testing.longaudio import build
 from stepaudio.testing.server import serve_in_thread
+from tests.helpers import clip
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +43,10 @@ def server(settings: Settings, embedded: EmbeddedEngine) -> Iterator[str]:
 def client(server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server, timeout=300) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def minute() -> np.ndarray:
+    """One minute of real speech (JFK and a sonnet, pauses between), for building files."""
+    pcm, _ = build([clip("en/jfk.flac"), clip("en/sonnet_1.mp3")], 60)
+    return pcm[: 60 * SAMPLE_RATE]

@@ -22,7 +22,6 @@ from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import Settings
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.testing.encode import write_audio
-from stepaudio.testing.longaudio import build
 from stepaudio.testing.lying import lying_flac, lying_mp3
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
@@ -47,12 +46,6 @@ def limited(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     app = create_app(settings, engine=EmbeddedEngine.from_settings(settings))
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=300) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def minute() -> np.ndarray:
-    pcm, _ = build([clip("en/jfk.flac"), clip("en/sonnet_1.mp3")], 60)
-    return pcm[: 60 * SAMPLE_RATE]
 
 
 @pytest.fixture(scope="module")

@@ -18,19 +18,10 @@ from stepaudio.audio.decode import SAMPLE_RATE, iter_pcm
 from stepaudio.audio.limits import HEADER_FACTOR, HEADER_SLACK_S
 from stepaudio.errors import PayloadTooLarge
 from stepaudio.testing.encode import FORMATS, write_audio
-from stepaudio.testing.longaudio import build
 from stepaudio.testing.lying import lying_flac, lying_mp3, lying_wav
-from tests.helpers import clip
 
 MINUTES = 20
 CLAIM_S = 5.0
-
-
-@pytest.fixture(scope="module")
-def minute() -> np.ndarray:
-    """One minute of real speech (JFK and a sonnet, pauses between)."""
-    pcm, _ = build([clip("en/jfk.flac"), clip("en/sonnet_1.mp3")], 60)
-    return pcm[: 60 * SAMPLE_RATE]
 
 
 @pytest.fixture(scope="module")
