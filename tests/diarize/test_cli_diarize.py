@@ -1,0 +1,39 @@
+"""`stepaudio process --diarize` as a user runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from stepaudio.audio.decode import SAMPLE_RATE
+from stepaudio.cli import app
+from stepaudio.testing.encode import write_audio
+from stepaudio.testing.longaudio import load_pcm
+from tests.helpers import clip
+
+
+@pytest.fixture
+def runner(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("STEPAUDIO_DATA_DIR", str(data_dir))
+    return CliRunner()
+
+
+def test_diarized_subtitles(runner: CliRunner, tmp_path: Path):
+    left = load_pcm(clip("en/stereo_diarization_left.wav"))
+    right = load_pcm(clip("en/stereo_diarization_right.wav"))
+    pcm = np.concatenate([left, np.zeros(SAMPLE_RATE, np.int16), right])
+    path = write_audio(pcm, tmp_path / "two.mp3")
+    args = ["process", str(path), "-m", "asr", "--diarize", "-f", "vtt", "--language", "en"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    cues = result.stdout.strip().split("\n\n")[1:]
+    assert [c.split("\n")[1][:15] for c in cues] == ["<v Speaker A>He", "<v Speaker B>Th"]
+
+
+def test_contradictory_speaker_counts_exit_2(runner: CliRunner):
+    args = ["process", str(clip("en/jfk.flac")), "--diarize", "--speakers", "3"]
+    result = runner.invoke(app, [*args, "--max-speakers", "2"])
+    assert result.exit_code == 2 and "num_speakers" in result.output
