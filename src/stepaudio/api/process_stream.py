@@ -1,0 +1,93 @@
+"""``POST /api/process`` as server-sent events, for callers that show text as it comes.
+
+Asked for with the form field ``stream=true`` or ``Accept: text/event-stream``. Events,
+each ``event: NAME`` with a JSON ``data:`` line that repeats the name as ``type``:
+
+- ``progress``: ``{"done", "total"}`` windows, first when the plan is made;
+- ``window``: one window's text, in audio order, as soon as it and every window before
+  it are done: ``{"index", "start", "end", "text", "segments"}`` (times in the
+  recording's seconds, as in the result);
+- ``result``: the whole result, the same JSON as the plain response (the summary or
+  answer of text modes comes only here);
+- ``error``: the error body of a plain response, when the work fails after the stream
+  began (bad input and a full queue are refused before, with their status).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, aclosing
+from typing import Any
+
+from fastapi import Request
+
+from stepaudio.api.errors import error_body
+from stepaudio.api.services import Services
+from stepaudio.api.uploads import StoredUpload, in_client_terms
+from stepaudio.audio.cut import Span
+from stepaudio.engines.base import ModelOutput
+from stepaudio.errors import StepAudioError
+from stepaudio.params import ProcessParams
+from stepaudio.pipeline.result import ProcessResult
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "text/event-stream"
+
+
+def wants_stream(request: Request, stream: bool | None) -> bool:
+    """The form's ``stream`` decides when given; else the ``Accept`` header."""
+    if stream is not None:
+        return stream
+    return MEDIA_TYPE in request.headers.get("accept", "")
+
+
+def event(name: str, data: dict[str, Any]) -> str:
+    body = json.dumps({"type": name, **data}, ensure_ascii=False)
+    return f"event: {name}\ndata: {body}\n\n"
+
+
+def window_event(index: int, span: Span, output: ModelOutput) -> dict[str, Any]:
+    return {
+        "index": index,
+        "start": round(span.start, 3),
+        "end": round(span.end, 3),
+        "text": output.text,
+        "segments": [
+            {
+                "start": round(span.start + s.start, 3),
+                "end": round(span.start + s.end, 3),
+                "text": s.text,
+            }
+            for s in output.segments
+        ],
+    }
+
+
+async def streamed(
+    services: Services, stored: StoredUpload, params: ProcessParams, held: AsyncExitStack
+) -> AsyncIterator[str]:
+    """The events of one request; ``held`` (its upload and its place in the queue) is
+    released when the stream ends, however it ends. A client that goes away closes the
+    stream, which cancels the work."""
+    async with held:
+        try:
+            async with aclosing(services.pipeline.events(stored.path, params)) as events:
+                async for item in events:
+                    if isinstance(item, ProcessResult):
+                        services.metrics.audio_seconds.inc(item.usage.audio_seconds)
+                        yield event("result", item.model_dump(mode="json"))
+                    elif item.output is not None and item.span and item.index is not None:
+                        yield event("window", window_event(item.index, item.span, item.output))
+                    else:
+                        yield event("progress", {"done": item.done, "total": item.total})
+        except StepAudioError as exc:
+            error = in_client_terms(exc, stored).to_dict()
+            yield event("error", error_body("/api/process", error))
+        except Exception as exc:
+            # The status line is gone already: the error can only be an event.
+            log.exception("streamed /api/process failed")
+            error = StepAudioError(f"Internal error: {type(exc).__name__}").to_dict()
+            yield event("error", error_body("/api/process", error))

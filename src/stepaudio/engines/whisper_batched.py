@@ -1,0 +1,247 @@
+"""Batched Whisper: the speech in a window (Silero VAD, bundled with faster-whisper) cut
+into chunks of at most 30 s, several chunks decoded at once through faster-whisper's
+``BatchedInferencePipeline``.
+
+Chunks are contiguous stretches of the recording (pauses inside them kept), not speech
+glued together as faster-whisper's own VAD path does: glued speech from two speakers or
+two texts makes Whisper base stop after the first, and times are the recording's own.
+
+Chunks are decoded without Whisper's timestamp tokens. With them, Whisper base ends a
+chunk's text at a pause (end-of-text after one utterance) in about half the chunks, and
+decoding the rests again cost a third of the time; without them it mostly writes the
+whole 30 s, and the words are better (docs/benchmarks.md, "Batched Whisper"). A chunk's text is then
+cut into sentences, each timed by its words: faster-whisper's alignment of the text on the
+audio (cross-attention), asked for always and dropped where the caller did not want words.
+(Sentences placed over the chunk's speech in proportion to their length, the cheaper way,
+missed by several seconds where speakers' rates differ.)
+
+Two repairs follow a batched pass, as it has none of the sequential path's safety nets:
+
+- a chunk whose text stops with speech to come (its last aligned word ends ≥ 1.5 s of
+  speech before the chunk does: Whisper base writes end-of-text after an utterance where
+  a new voice or text follows a pause, timestamps or not) has its rest decoded in
+  another batched pass;
+- a chunk whose text loops (gzip ratio over faster-whisper's 2.4) is decoded again
+  sequentially, with its temperature fallback, Whisper's timestamps and all.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+CHUNK_S = 30.0
+"""Whisper's own input length: a longer chunk would be cut."""
+_PAD_S = 0.2
+_LOOP_RATIO = 2.4
+_CUT_SHORT_S = 1.5
+"""Speech left after a chunk's last aligned word that counts as its text stopping early."""
+_TAIL_ROUNDS = 2
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+_TITLE = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Mt|Jr|Sr|Prof|Rev|Gen|Col|Capt|Lt|vs|No)\.$")
+"""A full stop after these ends no sentence ("Mr. John Dashwood")."""
+
+
+def _accepted() -> frozenset[str]:
+    from faster_whisper import BatchedInferencePipeline
+
+    return frozenset(inspect.signature(BatchedInferencePipeline.transcribe).parameters)
+
+
+def batchable(options: dict[str, Any]) -> bool:
+    """Whether ``options`` mean the same on the batched path. Without the VAD (asked for
+    explicitly) or with clips of the caller's own, the sequential path is the one meant."""
+    if options.get("vad_filter") is False or "clip_timestamps" in options:
+        return False
+    return set(options) <= _accepted()
+
+
+def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
+    """Where the speech is, in seconds, each region shorter than a chunk."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    vad = VadOptions(min_silence_duration_ms=160, max_speech_duration_s=CHUNK_S - 2 * _PAD_S)
+    return [
+        (t["start"] / SAMPLE_RATE, t["end"] / SAMPLE_RATE)
+        for t in get_speech_timestamps(audio, vad)
+    ]
+
+
+def chunks(regions: list[tuple[float, float]], duration: float) -> list[tuple[float, float]]:
+    """Consecutive speech regions grouped into stretches of at most ``CHUNK_S``, padded a
+    little (VAD ends tight on the last phoneme) but never into the next chunk, so each
+    segment belongs to exactly one chunk."""
+    out: list[list[float]] = []
+    for start, end in regions:
+        if out and end + _PAD_S - out[-1][0] <= CHUNK_S:
+            out[-1][1] = end
+        else:
+            out.append([start, end])
+    padded = []
+    for i, (start, end) in enumerate(out):
+        before = out[i - 1][1] if i else 0.0
+        after = out[i + 1][0] if i + 1 < len(out) else duration
+        padded.append(
+            (max(start - _PAD_S, (before + start) / 2), min(end + _PAD_S, (end + after) / 2))
+        )
+    return padded
+
+
+def transcribe(
+    model: Any,
+    audio: np.ndarray,
+    *,
+    batch_size: int,
+    language: str | None,
+    task: str,
+    options: dict[str, Any],
+) -> tuple[list[Any], str | None]:
+    """faster-whisper segments of ``audio`` (times in its seconds) and the language."""
+    from faster_whisper import BatchedInferencePipeline
+
+    duration = audio.size / SAMPLE_RATE
+    regions = speech_regions(audio)
+    todo = chunks(regions, duration)
+    if not todo:
+        return [], language
+    options = {k: v for k, v in options.items() if k != "without_timestamps"}
+    # Words time the sentences even when the caller did not ask for them (dropped then).
+    words = options.pop("word_timestamps", False)
+    found: list[Any] = []
+    pipeline = BatchedInferencePipeline(model)
+    for round_ in range(_TAIL_ROUNDS + 1):
+        segments, info = pipeline.transcribe(
+            audio,
+            language=language,
+            task=task,
+            batch_size=batch_size,
+            clip_timestamps=[{"start": s, "end": e} for s, e in todo],
+            without_timestamps=True,
+            word_timestamps=True,
+            **options,
+        )
+        language = language or info.language
+        by_chunk = _by_chunk(todo, list(segments))
+        for chunk, mine in list(by_chunk.items()):
+            if any(_loops(s) for s in mine):
+                found += _sequential(
+                    model, audio, chunk, language, task, {**options, "word_timestamps": words}
+                )
+                del by_chunk[chunk]
+            else:
+                found += [
+                    t if words else replace(t, words=None)
+                    for s in mine
+                    for t in sentences(s, regions)
+                ]
+        todo = _cut_short(by_chunk, regions) if round_ < _TAIL_ROUNDS else []
+        if not todo:
+            break
+    found.sort(key=lambda s: (s.start, s.end))
+    return _without_overlaps(found), language
+
+
+def sentences(segment: Any, regions: list[tuple[float, float]]) -> list[Any]:
+    """A chunk's segment cut into its sentences, each timed by its aligned words (or, with
+    none, over the chunk's speech)."""
+    if segment.words:
+        return _by_words(segment)
+    speech = [(s, e) for s, e in regions if min(e, segment.end) > max(s, segment.start)] or [
+        (segment.start, segment.end)
+    ]
+    start, end = max(speech[0][0], segment.start), min(speech[-1][1], segment.end)
+    return [replace(segment, start=start, end=end)]
+
+
+def _by_words(segment: Any) -> list[Any]:
+    """Sentences by the segment's aligned words: each ends with a word ending one."""
+    groups: list[list[Any]] = [[]]
+    for word in segment.words:
+        groups[-1].append(word)
+        text = word.word.strip()
+        if _SENTENCE_END.search(text + " ") and not _TITLE.search(text):
+            groups.append([])
+    groups = [g for g in groups if g]
+    return [
+        replace(
+            segment,
+            start=g[0].start,
+            end=g[-1].end,
+            text="".join(w.word for w in g),
+            words=g,
+            tokens=segment.tokens if i == 0 else [],
+        )
+        for i, g in enumerate(groups)
+    ]
+
+
+def _without_overlaps(segments: list[Any]) -> list[Any]:
+    """Segments (sorted by start) whose ends stop at the next one's start. A sequentially
+    decoded chunk's last segment may claim the silence after it, up to the chunk's end:
+    the times would say two texts were spoken at once."""
+    out = []
+    for segment, after in zip(segments, [*segments[1:], None], strict=True):
+        if after is not None and segment.end > after.start:
+            end = max(segment.start, after.start)
+            words = segment.words and [
+                replace(w, start=min(w.start, end), end=min(w.end, end)) for w in segment.words
+            ]
+            segment = replace(segment, end=end, words=words)
+        out.append(segment)
+    return out
+
+
+def _by_chunk(
+    todo: list[tuple[float, float]], got: list[Any]
+) -> dict[tuple[float, float], list[Any]]:
+    """Each chunk's segments: a chunk's text starts at or after its own start."""
+    out: dict[tuple[float, float], list[Any]] = {c: [] for c in todo}
+    for segment in got:
+        home = next((c for c in reversed(todo) if c[0] <= segment.start + 0.01), todo[0])
+        out[home].append(segment)
+    return out
+
+
+def _speech_within(regions: list[tuple[float, float]], start: float, end: float) -> float:
+    return sum(max(0.0, min(e, end) - max(s, start)) for s, e in regions)
+
+
+def _cut_short(
+    by_chunk: dict[tuple[float, float], list[Any]], regions: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """The rest of each chunk whose text stopped with speech still to come: Whisper wrote
+    end-of-text after an utterance (a new voice or text after a pause sets it off, even
+    without timestamps). Where its last word ends, by the alignment, says where."""
+    rest = []
+    for (_start, end), mine in by_chunk.items():
+        said = [w.end for s in mine for w in s.words or []]
+        if not said:
+            continue  # nothing at all: the same chunk again would say the same
+        if _speech_within(regions, max(said), end) >= _CUT_SHORT_S:
+            rest.append((max(said), end))
+    return rest
+
+
+def _loops(segment: Any) -> bool:
+    return segment.compression_ratio > _LOOP_RATIO
+
+
+def _sequential(
+    model: Any,
+    audio: np.ndarray,
+    chunk: tuple[float, float],
+    language: str | None,
+    task: str,
+    options: dict[str, Any],
+) -> list[Any]:
+    """One chunk through the sequential path (its temperature fallback catches loops),
+    over the same stretch of the recording, so times stay the recording's."""
+    segments, _ = model.transcribe(
+        audio, language=language, task=task, clip_timestamps=list(chunk), **options
+    )
+    return list(segments)

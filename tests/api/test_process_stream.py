@@ -1,0 +1,112 @@
+"""``POST /api/process`` as server-sent events: windows' text in audio order as they are
+done, then the same result as the plain response; bad input refused with a status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import clip
+
+
+def _events(body: str) -> list[tuple[str, dict]]:
+    out = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        data = json.loads(lines["data"])
+        assert data["type"] == lines["event"]
+        out.append((lines["event"], data))
+    return out
+
+
+def _post(client: httpx.Client, path: Path, headers: dict | None = None, **data: str):
+    with open(path, "rb") as f:
+        return client.post(
+            "/api/process", files={"audio": (path.name, f)}, data=data, headers=headers or {}
+        )
+
+
+@pytest.fixture(scope="module")
+def streamed(server: str) -> tuple[httpx.Response, list[tuple[str, dict]]]:
+    with httpx.Client(base_url=server, timeout=300) as client:
+        r = _post(
+            client,
+            clip("en/jfk.flac"),
+            stream="true",
+            mode="asr",
+            language="en",
+            segment_duration="5",
+        )
+    return r, _events(r.text)
+
+
+def test_windows_come_in_audio_order_then_the_result(streamed) -> None:
+    r, events = streamed
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    names = [name for name, _ in events]
+    assert names[0] == "progress" and names[-1] == "result"
+    windows = [data for name, data in events if name == "window"]
+    result = events[-1][1]
+    assert len(windows) == result["windows"] >= 2
+    assert [w["index"] for w in windows] == list(range(len(windows)))
+    assert all(a["end"] == b["start"] for a, b in zip(windows, windows[1:], strict=False))
+    # Every window's text comes before the result, and together they are its transcript.
+    assert " ".join(w["text"] for w in windows).split() == result["transcript"].split()
+    assert "country" in result["answer"].lower() and result["status"] == "success"
+    # Segment times are the recording's, inside their window.
+    for w in windows:
+        assert all(
+            w["start"] - 0.01 <= s["start"] <= s["end"] <= w["end"] + 0.01 for s in w["segments"]
+        )
+    progress = [data for name, data in events if name == "progress"]
+    assert progress[0]["done"] == 0 and progress[0]["total"] == len(windows)
+
+
+def test_the_streamed_result_is_the_plain_one(client: httpx.Client, streamed) -> None:
+    _, events = streamed
+    plain = _post(client, clip("en/jfk.flac"), mode="asr", language="en", segment_duration="5")
+    assert plain.status_code == 200
+    body = plain.json()
+    result = events[-1][1]
+    assert result.keys() - {"type"} == body.keys()
+    assert result["segments"] == body["segments"] and result["answer"] == body["answer"]
+
+
+def test_accept_header_asks_for_the_stream_and_the_field_wins(client: httpx.Client) -> None:
+    sse = {"Accept": "text/event-stream"}
+    r = _post(client, clip("en/jfk.flac"), sse, mode="asr", language="en")
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert _events(r.text)[-1][0] == "result"
+    r = _post(client, clip("en/jfk.flac"), sse, mode="asr", language="en", stream="false")
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["status"] == "success"
+
+
+@pytest.mark.parametrize("value", ["banana", "2", "", "tru e"])
+def test_a_bad_stream_value_is_a_400(client: httpx.Client, value: str) -> None:
+    r = _post(client, clip("en/jfk.flac"), mode="asr", stream=value)
+    if value == "":
+        # An empty form field is no field (as for every other one): a plain answer.
+        assert r.status_code == 200 and r.json()["status"] == "success"
+        return
+    assert r.status_code == 400, r.text
+    assert r.json()["status"] == "error" and r.json()["error"]["param"] == "stream"
+
+
+def test_bad_audio_is_refused_with_a_status_not_an_event(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(b"not audio at all" * 100)
+    r = _post(client, junk, stream="true", mode="asr")
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["status"] == "error" and r.json()["error"]["param"] == "audio"
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    r = _post(client, empty, stream="true", mode="asr")
+    assert r.status_code == 400 and r.json()["status"] == "error"
