@@ -8,7 +8,10 @@ import importlib
 MODULES = [
     "bench.decode",
     "bench.asr_speed",
+    "bench.latency_under_load",
     "bench.long_audio",
+    "bench.text_quality",
+    "bench.diarization",
 ]
 
 

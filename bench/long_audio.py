@@ -69,8 +69,8 @@ class CachedWhisper:
     """The real Whisper for every stand-in of this process, answers kept by the part's
     samples: the same part sent twice (another length, another run) is transcribed once."""
 
-    def __init__(self, data_dir: Path):
-        self.inner = WhisperTranscriber("base", data_dir, beam_size=1)
+    def __init__(self, models_dir: Path):
+        self.inner = WhisperTranscriber("base", models_dir, beam_size=1)
         self.cache: dict[tuple[str, str], tuple[str, str | None]] = {}
         self.lock = threading.Lock()
 
@@ -88,11 +88,14 @@ class CachedWhisper:
 
 
 class ModelFree:
-    """Answers without a model (about 150 words a minute of "word"), for timing runs."""
+    """Answers without a model (about 150 words a minute, sentences of numbered words), for
+    timing runs. Distinct words: one word over and over is what the output guard refuses
+    as a loop."""
 
     def transcribe(self, pcm: np.ndarray, task: str = "transcribe") -> tuple[str, str | None]:
-        seconds = pcm.size / SAMPLE_RATE
-        return " ".join(["word"] * max(1, int(seconds * 2.5))), "en"
+        words = [f"word{i}" for i in range(max(1, int(pcm.size / SAMPLE_RATE * 2.5)))]
+        sentences = [" ".join(words[i : i + 12]) + "." for i in range(0, len(words), 12)]
+        return " ".join(sentences), "en"
 
 
 def pool_for(servers: list[StandIn], settings: Settings) -> BackendPool:
@@ -131,7 +134,7 @@ async def one_request(server: StandIn, settings: Settings, path: Path) -> tuple[
 
 def density(minutes: list[int], tmp: Path) -> None:
     settings = Settings(data_dir=tmp, _env_file=None)
-    whisper = CachedWhisper(tmp)
+    whisper = CachedWhisper(settings.models_path)
     rows = []
     with StandIn(transcriber=whisper, max_num_seqs=4) as server:
         for m in minutes:

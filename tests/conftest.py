@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,19 @@ from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.testing.longaudio import build
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One models directory for every service the tests start (in-process and children):
+    # assembling the 1.1 GB text model into each temporary data_dir would cost seconds and
+    # gigabytes each time. What is there is verified by size and SHA-256 before use.
+    os.environ.setdefault(
+        "STEPAUDIO_MODELS_DIR", str(Path(tempfile.gettempdir()) / "stepaudio-test-models")
+    )
+    # The suite's services run the smaller Qwen (2-3x faster on two cores): most tests are
+    # about routes, formats and bookkeeping. tests/engines/test_text_quality.py runs the
+    # default model on its own server, for the answers a user gets out of the box.
+    os.environ.setdefault("STEPAUDIO_LLM__MODEL", "qwen-0.5b")
 
 
 @pytest.fixture(scope="session")

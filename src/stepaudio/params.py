@@ -12,7 +12,14 @@ import unicodedata
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 
 class Mode(StrEnum):
@@ -44,6 +51,16 @@ DEFAULT_QUESTION = "What is the main content of this audio?"
 DEFAULT_TARGET_LANG = "Chinese"
 DEFAULT_MAX_TOKENS = 2048
 DEFAULT_TOP_P = 0.9
+
+MAX_SPEAKERS = 32
+"""Most speakers a request may ask for: a meeting, not a stadium (clustering cost grows
+with it, and more voices than this in one recording are not told apart anyway)."""
+
+MAX_KNOWN_SPEAKERS = 4
+"""Named reference clips one request may bring (OpenAI's limit too)."""
+MAX_REFERENCE_BYTES = 2_000_000
+"""Largest encoded reference clip: a few seconds of a voice, not a recording."""
+MAX_SPEAKER_NAME = 64
 
 MAX_TEXT_CHARS = 2000
 """Longest ``question`` or ``instruction``: a question, not a document to smuggle in."""
@@ -93,6 +110,9 @@ class ProcessParams(BaseModel):
     instruction: PromptText | None = Field(None, max_length=MAX_TEXT_CHARS)
     """Extra instruction (s2t, summarize); control characters but newline and tab are
     dropped."""
+    prompt: PromptText | None = Field(None, max_length=MAX_TEXT_CHARS)
+    """Text the transcript should follow in spelling and style (names, terms; OpenAI's
+    ``prompt``): the embedded Whisper's initial prompt. Engines without one do not use it."""
     question: PromptText = Field(DEFAULT_QUESTION, min_length=1, max_length=MAX_TEXT_CHARS)
     """The question (understand); control characters but newline and tab are dropped."""
     target_lang: LanguageName = Field(DEFAULT_TARGET_LANG, min_length=1, max_length=MAX_LANG_CHARS)
@@ -115,6 +135,54 @@ class ProcessParams(BaseModel):
     longer than the engine's largest window is clamped to it."""
     parallel: int | None = Field(None, ge=1, le=64)
     """Windows processed at once, at most (the engine's slots bound it too)."""
+    word_timestamps: bool = False
+    """Times for every word of the transcript (engines that have none say so in
+    ``warnings`` instead of inventing them)."""
+    diarize: bool = False
+    """Label each segment with its speaker (``A``, ``B``, ...), whatever engine
+    transcribes."""
+    min_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    """Fewest speakers to find (diarize)."""
+    max_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    """Most speakers to find (diarize)."""
+    num_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    """Exact number of speakers (diarize); None: counted from the audio."""
+    known_speakers: dict[str, bytes] = Field(
+        default_factory=dict, max_length=MAX_KNOWN_SPEAKERS, exclude=True
+    )
+    """Reference clips by speaker name (diarize): a voice that matches one is labelled
+    with its name. Never echoed back in results (``exclude``)."""
+
+    @field_validator("known_speakers")
+    @classmethod
+    def _known_speakers(cls, value: dict[str, bytes]) -> dict[str, bytes]:
+        for name, clip in value.items():
+            control = any(unicodedata.category(c)[0] == "C" for c in name)
+            if not name.strip() or len(name) > MAX_SPEAKER_NAME or control:
+                raise ValueError(
+                    f"a speaker name must be 1 to {MAX_SPEAKER_NAME} printable characters"
+                )
+            if not clip or len(clip) > MAX_REFERENCE_BYTES:
+                raise ValueError(f"a reference clip must be 1 to {MAX_REFERENCE_BYTES} bytes")
+        return value
+
+    # Contradictory bounds would make the clustering pick one silently; each check names
+    # the field it refuses (the fields before it are validated first).
+    @field_validator("max_speakers")
+    @classmethod
+    def _max_not_below_min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("min_speakers")
+        if value is not None and low is not None and value < low:
+            raise ValueError("must not be less than min_speakers")
+        return value
+
+    @field_validator("num_speakers")
+    @classmethod
+    def _num_within_bounds(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low, high = info.data.get("min_speakers"), info.data.get("max_speakers")
+        if value is not None and not (low or 1) <= value <= (high or MAX_SPEAKERS):
+            raise ValueError("must lie between min_speakers and max_speakers")
+        return value
 
     @classmethod
     def from_user(cls, **values: object) -> ProcessParams:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+CJK_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]+")
+"""A run of CJK letters (kana, ideographs): a word or words, where CJK punctuation and
+full-width forms are not."""
 
 
 def is_cjk(ch: str) -> bool:

@@ -72,6 +72,8 @@ def field_of(endpoint: str) -> str:
 
 def post_audio(client: httpx.Client, endpoint: str, path: Path, **data: str) -> httpx.Response:
     field = field_of(endpoint)
+    if endpoint.startswith("/v1/"):
+        data.pop("mode", None)  # the route is the mode there; other fields are refused
     with open(path, "rb") as f:
         return client.post(endpoint, files={field: (path.name, f)}, data=data)
 

@@ -125,14 +125,34 @@ def _leftovers(data: Path) -> list[Path]:
     return [p for d in ("uploads", "tmp") if (data / d).exists() for p in (data / d).iterdir()]
 
 
+def _burst(url: str, seed: int) -> Counter[tuple[str, int]]:
+    """All 200 kinds at once, in a shuffled order; every status must be its kind's."""
+    kinds = _kinds(url)
+    random.Random(seed).shuffle(kinds)
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        statuses = list(pool.map(lambda kc: (kc[0], kc[1]()), kinds))
+    wrong = [(kind, s) for kind, s in statuses if s not in EXPECTED[kind]]
+    seen = Counter(statuses)
+    assert not [s for _, s in statuses if s >= 500], seen
+    assert not wrong, (wrong[:10], seen)
+    assert seen[("valid", 200)] >= 20, seen
+    return seen
+
+
 def test_two_hundred_mixed_requests(tmp_path: Path, settings: Settings):
     """The service runs as ``stepaudio serve`` in its own process, so its descriptors and
-    memory are its own, not the 200 client threads'."""
+    memory are its own, not the 200 client threads'.
+
+    Memory is judged across a second identical burst: the first one raises the process to
+    its high-water mark (the allocator keeps an arena per busy thread, ~100 MiB here, and
+    does not give it back), so only what the second burst adds on top is a leak."""
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEPAUDIO_")}
     env.update(
         STEPAUDIO_DATA_DIR=str(data),
-        STEPAUDIO_WHISPER_MODEL=str(whisper_base_dir(settings.data_dir)),
+        STEPAUDIO_WHISPER_MODEL=str(whisper_base_dir(settings.models_path)),
+        STEPAUDIO_MODELS_DIR=str(settings.models_path),
+        STEPAUDIO_LLM__MODEL=settings.llm.model,
         STEPAUDIO_API_KEYS=json.dumps([KEY]),
         STEPAUDIO_MAX_UPLOAD_MB="2",
         STEPAUDIO_BODY_IDLE_TIMEOUT_S="2",
@@ -146,33 +166,21 @@ def test_two_hundred_mixed_requests(tmp_path: Path, settings: Settings):
     try:
         server = psutil.Process(service.proc.pid)
         url = service.url
-        # Warm up: models loaded, every code path touched once, before the baseline.
-        for call in {id(call): call for _, call in _kinds(url)}.values():
-            call()
-        time.sleep(1)
+        first = _burst(url, seed=7)
+        time.sleep(2)
         fds, rss = server.num_fds(), server.memory_info().rss
 
-        kinds = _kinds(url)
-        random.Random(7).shuffle(kinds)
-        with ThreadPoolExecutor(max_workers=200) as pool:
-            statuses = list(pool.map(lambda kc: (kc[0], kc[1]()), kinds))
-
-        wrong = [(kind, s) for kind, s in statuses if s not in EXPECTED[kind]]
-        seen = Counter(statuses)
-        assert not [s for _, s in statuses if s >= 500], seen
-        assert not wrong, (wrong[:10], seen)
-        assert seen[("valid", 200)] >= 20, seen
-
+        second = _burst(url, seed=8)
         time.sleep(2)
         grown = (server.memory_info().rss - rss) / 2**20
         report = {
-            "statuses": {f"{k}:{s}": n for (k, s), n in seen.items()},
+            "statuses": [{f"{k}:{s}": n for (k, s), n in seen.items()} for seen in (first, second)],
             "fds": [fds, server.num_fds()],
             "rss_mib": [round(rss / 2**20), round(server.memory_info().rss / 2**20)],
         }
         print(json.dumps(report))
         assert server.num_fds() <= fds + 2, report
-        assert grown < 100, report
+        assert grown < 40, report
         assert _leftovers(data) == []
     finally:
         service.kill()

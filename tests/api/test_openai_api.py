@@ -63,7 +63,7 @@ def test_translation_to_english(sdk: openai.OpenAI):
 def test_chat_with_input_audio(sdk: openai.OpenAI):
     data = base64.b64encode(clip("en/jfk.flac").read_bytes()).decode()
     reply = sdk.chat.completions.create(
-        model="Step-Audio-R1.1",
+        model=sdk.models.list().data[0].id,
         messages=[
             {
                 "role": "user",

@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
+from stepaudio.engines.degenerate import find_loop, in_target_script
 from stepaudio.testing.encode import SEED_FORMATS, write_audio
 from stepaudio.testing.longaudio import load_pcm
 from tests.helpers import cer, clip, reference, referenced, wer
@@ -46,13 +47,16 @@ def transcribe_references(client: httpx.Client, lang: str) -> tuple[list[str], l
     return refs, hyps
 
 
-def test_english_wer_within_15_percent(client: httpx.Client):
+@pytest.mark.heavy
+def test_english_wer_within_8_percent(client: httpx.Client):
+    # Issue 11's bar (7.3 % sequential, 7.7 % with today's batched Whisper, beam 5).
     entries = referenced("en")
     score = wer(*transcribe_references(client, "en"))
     print(f"English WER over {len(entries)} clips: {score:.3f}")
-    assert score <= 0.15
+    assert score <= 0.08
 
 
+@pytest.mark.heavy
 def test_mandarin_cer_within_25_percent(client: httpx.Client):
     entries = referenced("zh")
     score = cer(*transcribe_references(client, "zh"))
@@ -90,7 +94,9 @@ def test_understand_answers_about_the_content(client: httpx.Client):
     assert any(word in answer for word in ("country", "americans", "nation"))
 
 
-def test_translate_to_english_uses_whisper(client: httpx.Client):
+def test_translate_to_english_is_english(client: httpx.Client):
+    # Transcript, then the text model (Whisper base's own translation lost the meaning:
+    # docs/benchmarks.md, "Text models").
     r = post(
         client,
         clip("zh/firered_TEST_MEETING_T0000000001_S00000.wav"),
@@ -99,7 +105,8 @@ def test_translate_to_english_uses_whisper(client: httpx.Client):
     )
     assert r.status_code == 200, r.text
     answer = r.json()["answer"]
-    assert answer.strip() and answer.isascii()
+    assert in_target_script(answer, "English"), answer
+    assert find_loop(answer) is None, answer
 
 
 def test_audio_info_has_seed_keys_and_ours(client: httpx.Client):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import wave
 
+import httpx
 import numpy as np
 import pytest
 from starlette.applications import Starlette
@@ -84,3 +85,28 @@ async def test_cascade_transcribes_and_answers(
                 await engine.complete(TextJob("sys", prompt, ProcessParams()))
         finally:
             await engine.aclose()
+
+
+async def test_cascade_sends_the_asked_temperature(settings: Settings) -> None:
+    """The request's temperature goes to the transcription server; unset, none is sent
+    (the server's own default applies)."""
+    sent: list[dict[str, str]] = []
+
+    async def transcribe(request: Request) -> JSONResponse:
+        form = await request.form()
+        sent.append({k: v for k, v in form.items() if isinstance(v, str)})
+        return JSONResponse({"text": "hello", "language": "en", "segments": []})
+
+    app = Starlette(routes=[Route("/v1/audio/transcriptions", transcribe, methods=["POST"])])
+    s = settings.model_copy()
+    object.__setattr__(s, "transcription_url", "http://asr.test/v1")
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+    engine = CascadeEngine(s, client=client)
+    pcm = np.zeros(16000, dtype=np.int16)
+    try:
+        for temperature in (0.7, None):
+            params = ProcessParams(mode=Mode.ASR, temperature=temperature)
+            await engine.run_window(WindowJob(Mode.ASR, pcm, 0.0, params))
+    finally:
+        await client.aclose()
+    assert sent[0]["temperature"] == "0.7" and "temperature" not in sent[1]

@@ -99,6 +99,7 @@ async def test_budget_from_models_endpoint(standin: StandIn, settings: Settings)
     await engine.aclose()
 
 
+@pytest.mark.heavy
 async def test_long_window_is_cut_into_parts(
     standin: StandIn, settings: Settings, jfk: np.ndarray
 ) -> None:

@@ -46,7 +46,7 @@ MAX_MODEL_LEN = 3072
 def standins(settings: Settings) -> Iterator[list[StandIn]]:
     # Greedy ears for the stand-ins: these tests are about budgets and cuts, and beam
     # search over 200 s of 25 s parts would triple their time.
-    ears = CachedTranscriber(WhisperTranscriber("base", settings.data_dir, beam_size=1))
+    ears = CachedTranscriber(WhisperTranscriber("base", settings.models_path, beam_size=1))
     servers = [
         StandIn(max_model_len=MAX_MODEL_LEN, max_num_seqs=2, transcriber=ears) for _ in range(2)
     ]
@@ -61,7 +61,8 @@ def standins(settings: Settings) -> Iterator[list[StandIn]]:
 def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Placement], str]:
     entries = referenced("en")
     refs = {clip(e["file"]): reference(e) for e in entries}
-    pcm, placements = build(list(refs), 200, gap_s=1.5)
+    # Past two windows of ~57 s: three windows at least, cut mid-sonnet.
+    pcm, placements = build(list(refs), 130, gap_s=1.5)
     path = write_audio(pcm, tmp_path_factory.mktemp("budget") / "long.flac")
     return path, placements, " ".join(refs[p.source] for p in placements)
 

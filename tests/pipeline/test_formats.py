@@ -116,3 +116,70 @@ def test_media_types_and_unknown_formats():
     assert media_type(Format.VERBOSE_JSON) == "application/json"
     with pytest.raises(ValueError):
         render(result(), "docx")
+
+
+def spoken(words: bool = False) -> ProcessResult:
+    """Three segments by two speakers (A twice in a row), with word times or not."""
+    segs = [
+        (0.0, 1.0, "Hello there.", "A"),
+        (1.0, 2.0, "How are you?", "A"),
+        (2.5, 3.0, "Fine.", "B"),
+    ]
+    segments = []
+    for start, end, text, who in segs:
+        seg = {"start": start, "end": end, "text": text, "speaker": who}
+        if words:
+            parts = text.split()
+            step = (end - start) / len(parts)
+            seg["words"] = [
+                {"word": w, "start": start + i * step, "end": start + (i + 1) * step}
+                for i, w in enumerate(parts)
+            ]
+        segments.append(seg)
+    text = "Hello there. How are you? Fine."
+    return result(answer=text, full_response=text, segments=segments)
+
+
+def test_speakers_in_every_format():
+    from openai.types.audio import TranscriptionDiarized
+
+    r = spoken()
+    assert render(r, "vtt").split("\n\n")[1:] == [
+        "00:00:00.000 --> 00:00:01.000\n<v Speaker A>Hello there.",
+        "00:00:01.000 --> 00:00:02.000\n<v Speaker A>How are you?",
+        "00:00:02.500 --> 00:00:03.000\n<v Speaker B>Fine.\n",
+    ]
+    assert "1\n00:00:00,000 --> 00:00:01,000\nSpeaker A: Hello there.\n" in render(r, "srt")
+    # The transcript as a dialogue: one paragraph per turn.
+    assert render(r, "txt") == "Speaker A: Hello there. How are you?\n\nSpeaker B: Fine."
+    assert "- **[00:00:02] Speaker B:** Fine." in render(r, "md")
+    diarized = TranscriptionDiarized.model_validate_json(render(r, "diarized_json"))
+    assert [(s.id, s.speaker, s.text) for s in diarized.segments] == [
+        ("seg_0", "A", "Hello there."),
+        ("seg_1", "A", "How are you?"),
+        ("seg_2", "B", "Fine."),
+    ]
+    assert diarized.task == "transcribe" and diarized.text == r.answer
+    assert json.loads(render(r, "json"))["segments"][2]["speaker"] == "B"
+    assert media_type("diarized_json") == "application/json"
+    # A known speaker's name is shown as it is; a hostile one cannot break a cue.
+    named = spoken()
+    named.segments[0].speaker = "Alice <b>\nWEBVTT"
+    assert "<v Alice b WEBVTT>Hello there." in render(named, "vtt")
+
+
+def test_words_in_verbose_json():
+    from openai.types.audio import TranscriptionVerbose
+
+    verbose = TranscriptionVerbose.model_validate_json(render(spoken(words=True), "verbose_json"))
+    assert [w.word for w in verbose.words or []] == [
+        "Hello",
+        "there.",
+        "How",
+        "are",
+        "you?",
+        "Fine.",
+    ]
+    assert verbose.words and verbose.words[-1].start == 2.5
+    # No word times given: no "words" key (OpenAI's verbose_json without the granularity).
+    assert "words" not in json.loads(render(spoken(), "verbose_json"))

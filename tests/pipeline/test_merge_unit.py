@@ -119,7 +119,9 @@ def test_understand_asks_the_question_over_the_transcript() -> None:
     outputs = [ModelOutput("hi."), ModelOutput("hello.")]
     merged = asyncio.run(merge(engine, params, SPANS[:2], outputs))
     assert merged.answer == "Two people." and merged.summary is None
-    assert "How many speak?" in engine.prompts[0] and "hi.\nhello." in engine.prompts[0]
+    # Each line carries its time, so the answer can cite where it comes from.
+    assert "How many speak?" in engine.prompts[0]
+    assert "[0:00] hi.\n[0:30] hello." in engine.prompts[0]
 
 
 def test_audio_summary_of_one_window_is_taken_as_is() -> None:

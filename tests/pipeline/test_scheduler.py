@@ -10,6 +10,7 @@ import asyncio
 import math
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from stepaudio.engines.base import ModelOutput, Segment, TextJob, WindowJob
 from stepaudio.errors import BackendError, BackendUnavailable, ContextLengthExceeded
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import Pipeline
-from stepaudio.pipeline.scheduler import FairGate, balanced_cuts
+from stepaudio.pipeline.scheduler import BACKGROUND, FairGate, balanced_cuts
 from stepaudio.testing.encode import write_audio
 
 pytestmark = pytest.mark.anyio
@@ -137,11 +138,46 @@ def n_windows(pipeline: Pipeline, path: Path, p: ProcessParams) -> int:
         return len(pipeline.plan(decoded, p))
 
 
-async def test_short_request_is_not_stuck_behind_a_long_job(
+async def test_short_request_runs_at_once_beside_a_long_one(
     tmp_path: Path, settings: Settings
 ) -> None:
     engine = HeldEngine(capacity=1)
     pipeline = Pipeline(engine, settings)
+    long_file = tone_file(tmp_path / "long.wav", 60)
+    short_file = tone_file(tmp_path / "short.wav", 3)
+
+    long_params = params("long", segment_duration=5, parallel=8)
+    n = n_windows(pipeline, long_file, long_params)
+    assert n >= 10
+    long_job = asyncio.create_task(pipeline.process(long_file, long_params))
+    await engine.wait_started(1)
+    await until(lambda: pipeline.gate.waiting == n - 1)
+    short_job = asyncio.create_task(pipeline.process(short_file, params("short")))
+    # A one-window request is in the short lane: it starts now, beside the long job's
+    # running window, without waiting for it to end.
+    await engine.wait_started(2)
+    assert engine.started[1][0] == "short" and engine.running == 2
+    engine.finish_one()  # the long job's window (first in line)
+    await settle()
+    # ...whose next window waits for the short request, as the engine's one slot is taken.
+    assert len(engine.started) == 2
+    engine.finish_one()
+    short = await short_job
+    assert short.windows == 1 and short.answer == "w0"
+    for _ in range(n - 1):
+        engine.finish_one()
+    result = await long_job
+    assert result.windows == n
+    assert [tag for tag, _ in engine.started].count("long") == n
+    assert engine.max_running == 2
+
+
+async def test_short_request_is_not_stuck_behind_a_long_job_without_lanes(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """``sync_first`` off: one lane; the short request still goes next, not last."""
+    engine = HeldEngine(capacity=1)
+    pipeline = Pipeline(engine, settings.model_copy(update={"sync_first": False}))
     long_file = tone_file(tmp_path / "long.wav", 60)
     short_file = tone_file(tmp_path / "short.wav", 3)
 
@@ -166,6 +202,33 @@ async def test_short_request_is_not_stuck_behind_a_long_job(
     assert result.windows == n
     assert [tag for tag, _ in engine.started].count("long") == n
     assert engine.max_running == 1
+
+
+async def test_three_lanes_each_see_the_engine_as_their_own(
+    tmp_path: Path, settings: Settings
+) -> None:
+    engine = HeldEngine(capacity=1)
+    pipeline = Pipeline(engine, settings)
+    task_file = tone_file(tmp_path / "task.wav", 30)
+    long_file = tone_file(tmp_path / "long.wav", 30)
+    short_file = tone_file(tmp_path / "short.wav", 3)
+    many = {"segment_duration": 5, "parallel": 8}
+    task = asyncio.create_task(pipeline.process(task_file, params("task", **many), background=True))
+    await engine.wait_started(1)
+    long_job = asyncio.create_task(pipeline.process(long_file, params("long", **many)))
+    await engine.wait_started(2)
+    short_job = asyncio.create_task(pipeline.process(short_file, params("short")))
+    await engine.wait_started(3)
+    assert [tag for tag, _ in engine.started] == ["task", "long", "short"]
+    # Never a fourth: every lane has its one slot.
+    await settle()
+    assert engine.running == 3
+    while not (task.done() and long_job.done() and short_job.done()):
+        engine.finish_one()
+        await settle()
+        await asyncio.sleep(0.01)
+    assert engine.max_running == 3
+    assert (await short_job).windows == 1
 
 
 async def test_two_long_jobs_take_turns(tmp_path: Path, settings: Settings) -> None:
@@ -316,3 +379,107 @@ def test_balanced_cuts_fill_whole_waves() -> None:
     assert balanced_cuts(pcm[: 600 * SAMPLE_RATE], SAMPLE_RATE, 100.0, 16) == balanced_cuts(
         pcm[: 600 * SAMPLE_RATE], SAMPLE_RATE, 100.0, 1
     )
+
+
+async def test_requests_go_before_background_tasks(tmp_path: Path, settings: Settings) -> None:
+    engine = HeldEngine(capacity=2)
+    pipeline = Pipeline(engine, settings)
+    task_file = tone_file(tmp_path / "task.wav", 40)
+    request_file = tone_file(tmp_path / "request.wav", 15)
+    task_params = params("task", segment_duration=5, parallel=8)
+    request_params = params("request", segment_duration=5, parallel=8)
+    n_task = n_windows(pipeline, task_file, task_params)
+    n_request = n_windows(pipeline, request_file, request_params)
+    assert n_request >= 3
+
+    task = asyncio.create_task(pipeline.process(task_file, task_params, background=True))
+    await engine.wait_started(2)  # the task holds every slot
+    await until(lambda: pipeline.gate.waiting == n_task - 2)
+    request = asyncio.create_task(pipeline.process(request_file, request_params))
+    # The request starts at once, beside the task's running windows, on as many slots
+    # as the engine has, as if the task were not there.
+    await engine.wait_started(4)
+    assert engine.running == 4
+    assert [tag for tag, _ in engine.started] == ["task", "task", "request", "request"]
+    while not request.done():
+        before = len(engine.started)
+        engine.finish_one()
+        await settle()
+        if len(engine.started) == before:
+            await asyncio.sleep(0.01)
+    tags = [tag for tag, _ in engine.started]
+    # None of the task's waiting windows started before the request's last one.
+    assert tags[: 2 + n_request] == ["task", "task"] + ["request"] * n_request
+    assert engine.max_running == 4
+    assert not task.done()
+    while not task.done():
+        engine.finish_one()
+        await settle()
+    assert (await task).windows == n_task
+    # With the request gone, the task alone never exceeds the engine's capacity again.
+    assert engine.running == 0
+
+
+async def test_sync_first_off_shares_slots_alike(tmp_path: Path, settings: Settings) -> None:
+    engine = HeldEngine(capacity=2)
+    pipeline = Pipeline(engine, settings.model_copy(update={"sync_first": False}))
+    task_file = tone_file(tmp_path / "task.wav", 40)
+    request_file = tone_file(tmp_path / "request.wav", 20)
+    task_params = params("task", segment_duration=5, parallel=8)
+    request_params = params("request", segment_duration=5, parallel=8)
+    n_task = n_windows(pipeline, task_file, task_params)
+    n_request = n_windows(pipeline, request_file, request_params)
+    task = asyncio.create_task(pipeline.process(task_file, task_params, background=True))
+    await engine.wait_started(2)
+    await until(lambda: pipeline.gate.waiting == n_task - 2)
+    request = asyncio.create_task(pipeline.process(request_file, request_params))
+    await until(lambda: pipeline.gate.waiting == n_task - 2 + n_request)
+    for _ in range(4):
+        before = len(engine.started)
+        engine.finish_one()
+        await engine.wait_started(before + 1)
+    tags = [tag for tag, _ in engine.started]
+    # Fewest in flight first, as between two requests: the request gets one slot, then
+    # the task and the request alternate.
+    assert tags[:3] == ["task", "task", "request"]
+    assert sorted(tags[3:6]) != ["request"] * 3
+    for _ in range(n_task + n_request):
+        engine.finish_one()
+    await asyncio.gather(task, request)
+
+
+def test_gate_ranks_background_leases_last_only_when_sync_first() -> None:
+    for sync_first, first in ((True, "request"), (False, "task")):
+        gate = FairGate(lambda: 1, sync_first=sync_first)
+        task = gate.lease(4, lane=BACKGROUND)
+        request = gate.lease(4)
+        task.in_flight = 0
+        request.in_flight = 1  # the request already runs a window, the task none
+        request.granted = 1
+        ranked = min((task, request), key=gate._rank)
+        assert (ranked is request) == (first == "request")
+
+
+def test_the_plan_fills_whole_waves_of_the_engines_slots(settings: Settings) -> None:
+    rng = np.random.default_rng(2)
+    seconds = 2000  # 300 s windows: 7 plain ones, 2 waves on 4 slots with one nearly idle
+    pcm = (rng.standard_normal(seconds * SAMPLE_RATE) * 3000).astype(np.int16)
+    for s in range(seconds):
+        pcm[s * SAMPLE_RATE + 12000 : s * SAMPLE_RATE + 16000] = 0
+    # The plan reads only the samples and their rate.
+    decoded = SimpleNamespace(samples=pcm, rate=SAMPLE_RATE)
+    plain = plan_cuts(pcm, SAMPLE_RATE, 300.0)
+    assert len(plain) % 4
+
+    def plan(capacity: int, **over: Any) -> list[Span]:
+        return Pipeline(HeldEngine(capacity=capacity), settings).plan(decoded, params("p", **over))
+
+    four = plan(4)
+    assert len(four) == math.ceil(len(plain) / 4) * 4  # 8: two full waves
+    assert max(s.duration for s in four) <= 300.0
+    assert four[0].start == 0 and four[-1].end == pytest.approx(seconds)
+    # One slot, or a request limited to one window at a time: nothing to balance.
+    assert plan(1) == plain
+    assert plan(4, parallel=1) == plain
+    # The caller's segment_duration is kept as asked (clamped to the engine's largest).
+    assert plan(4, segment_duration=100) == plan_cuts(pcm, SAMPLE_RATE, 100.0)

@@ -156,7 +156,7 @@ class ServiceProcess:
 @pytest.fixture(scope="session")
 def whisper_dir(settings: Settings) -> str:
     """The assembled embedded Whisper, so child processes skip assembling and checking it."""
-    return str(whisper_base_dir(settings.data_dir))
+    return str(whisper_base_dir(settings.models_path))
 
 
 @pytest.fixture
@@ -165,6 +165,8 @@ def service_env(tmp_path: Path, whisper_dir: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEPAUDIO_")}
     env.update(
         STEPAUDIO_DATA_DIR=str(tmp_path / "data"),
+        STEPAUDIO_MODELS_DIR=os.environ["STEPAUDIO_MODELS_DIR"],  # tests/conftest.py's
+        STEPAUDIO_LLM__MODEL=os.environ["STEPAUDIO_LLM__MODEL"],
         STEPAUDIO_WHISPER_MODEL=whisper_dir,
         STEPAUDIO_WHISPER_BEAM_SIZE="1",  # greedy: the tests check bookkeeping, not accuracy
         STEPAUDIO_TASK_LEASE_S="3",

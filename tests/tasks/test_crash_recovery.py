@@ -49,6 +49,7 @@ def finished(view: dict) -> bool:
     return view["status"] in ("completed", "failed", "cancelled")
 
 
+@pytest.mark.heavy
 def test_kill_9_mid_task_then_restart_completes_once_without_redoing_windows(
     services, service_env: dict[str, str], long_audio: Path, webhook_receiver
 ):
@@ -101,6 +102,7 @@ def test_kill_9_mid_task_then_restart_completes_once_without_redoing_windows(
         store.close()
 
 
+@pytest.mark.heavy
 def test_kill_9_right_after_the_202_loses_nothing(services, service_env: dict[str, str]):
     first = services("serve", service_env)
     task_id = submit(first.url, clip("en/jfk.flac"), mode="asr", language="en")
@@ -111,6 +113,7 @@ def test_kill_9_right_after_the_202_loses_nothing(services, service_env: dict[st
     assert "ask not what your country" in done["result"]["answer"].lower()
 
 
+@pytest.mark.heavy
 def test_a_stopped_worker_hands_its_task_back(
     services, service_env: dict[str, str], long_audio: Path
 ):

@@ -1,4 +1,4 @@
-"""Several replicas on one PostgreSQL: two API processes, three worker processes, 50 tasks;
+"""Several replicas on one PostgreSQL: two API processes, three worker processes, 24 tasks;
 each task completes exactly once."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from stepaudio.tasks.db import create_db_engine
 from stepaudio.tasks.models import Task, TaskWindow
 from tests.helpers import clip
 
-TASKS = 50
+TASKS = 24  # eight a worker: enough to race on claims, uploads and webhooks
 
 
 @pytest.mark.heavy
-def test_two_apis_three_workers_fifty_tasks_each_completed_once(
+def test_two_apis_three_workers_many_tasks_each_completed_once(
     services,
     service_env: dict[str, str],
     pg_database: Callable[[], str],

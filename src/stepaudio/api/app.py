@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stepaudio import __version__
-from stepaudio.api import errors, openai, seed, tasks
+from stepaudio.api import errors, openai, openai_chat, seed, tasks
 from stepaudio.api.guard import GuardMiddleware
 from stepaudio.api.services import Services
 from stepaudio.config import Settings
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(seed.router)
     app.include_router(tasks.router)
     app.include_router(openai.router)
+    app.include_router(openai_chat.router)
     if settings.ui:
         # Imported here: without the page, Gradio (a large import) is never loaded.
         from stepaudio.ui import mount_ui

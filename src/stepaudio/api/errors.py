@@ -44,14 +44,28 @@ def error_response(request: Request, exc: StepAudioError) -> JSONResponse:
     )
 
 
+def _client_path(loc: tuple[int | str, ...]) -> str | None:
+    """A field's location as the client wrote it: ``messages[0].content[1].type``."""
+    path = ""
+    for part in loc:
+        if part in ("body", "query", "form"):
+            continue
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or None
+
+
 def validation_error(exc: ValidationError | RequestValidationError) -> InvalidParameter:
     """The first problem of a pydantic validation, as one readable error."""
     first = exc.errors()[0]
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "form")]
-    param = ".".join(loc) or None
+    param = _client_path(tuple(first.get("loc", ())))
     message = first.get("msg", "Invalid request")
-    if first.get("type") == "missing":
+    kind = first.get("type")
+    if kind == "missing":
         message = f"The field '{param}' is required."
+    elif kind == "extra_forbidden":
+        return InvalidParameter(
+            f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter"
+        )
     elif param:
         message = f"Invalid value for '{param}': {message}"
     return InvalidParameter(message, param=param)

@@ -34,6 +34,11 @@ def process_params(
     thinking: bool | None = _field("thinking"),
     segment_duration: float | None = _field("segment_duration"),
     parallel: int | None = _field("parallel"),
+    word_timestamps: bool | None = _field("word_timestamps"),
+    diarize: bool | None = _field("diarize"),
+    num_speakers: int | None = _field("num_speakers"),
+    min_speakers: int | None = _field("min_speakers"),
+    max_speakers: int | None = _field("max_speakers"),
 ) -> ProcessParams:
     return ProcessParams.from_user(
         mode=mode,
@@ -48,4 +53,9 @@ def process_params(
         thinking=thinking,
         segment_duration=segment_duration,
         parallel=parallel,
+        word_timestamps=word_timestamps,
+        diarize=diarize,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
     )

@@ -1,44 +1,121 @@
-"""The OpenAI-compatible face: ``/v1/audio/transcriptions``, ``/v1/audio/translations``,
-``/v1/chat/completions`` with ``input_audio``, ``/v1/models``: the official SDK works
+"""The OpenAI-compatible face: ``/v1/audio/transcriptions``, ``/v1/audio/translations``
+and ``/v1/models`` (``/v1/chat/completions`` is ``openai_chat``): the official SDK works
 unchanged against it.
+
+A form field the routes cannot honour is refused (400 naming it) rather than silently
+ignored: ``AUDIO_FIELDS`` is the one list of what each route takes.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import time
-import uuid
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, aclosing
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from stepaudio.api.auth import caller
 from stepaudio.api.disconnect import unless_disconnected
+from stepaudio.api.granularity import known_speakers, word_times
 from stepaudio.api.services import Services, get_services, model_label
 from stepaudio.api.uploads import StoredUpload, in_client_terms, temporary_upload
 from stepaudio.errors import InvalidParameter, NotFound, StepAudioError
 from stepaudio.params import Mode, ProcessParams
-from stepaudio.pipeline.formats import Format, media_type, render, usage
+from stepaudio.pipeline.formats import Format, diarized_json, media_type, render, usage
 from stepaudio.pipeline.result import ProcessResult
 from stepaudio.text import join_texts
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+TranscriptionFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
+"""Transcriptions also give OpenAI's ``diarized_json`` (segments with speakers)."""
+
+_SHARED_FIELDS = frozenset(
+    {"file", "model", "language", "prompt", "response_format", "temperature", "stream"}
+)
+AUDIO_FIELDS: dict[str, frozenset[str]] = {
+    "transcriptions": _SHARED_FIELDS
+    | {
+        # Array fields as the SDK sends them (``name[]``) and as curl users write them.
+        "timestamp_granularities[]",
+        "timestamp_granularities",
+        "chunking_strategy",
+        "include[]",
+        "include",
+        "diarize",
+        "num_speakers",
+        "min_speakers",
+        "max_speakers",
+        "known_speaker_names[]",
+        "known_speaker_names",
+        "known_speaker_references[]",
+        "known_speaker_references",
+    },
+    "translations": _SHARED_FIELDS,
+}
+"""Every form field each ``/v1/audio/*`` route takes, by the name the client sends; any
+other field is an ``unknown_parameter`` (400 naming it). Add a route's new field here."""
+
+_INCLUDES = ("include[]", "include")
 
 
-def _formatted(result: ProcessResult, fmt: ResponseFormat) -> Response:
+def _unsupported(param: str, message: str) -> InvalidParameter:
+    return InvalidParameter(message, param=param, code="unsupported_value")
+
+
+def _check_values(form: Any) -> None:
+    """Accepted fields whose values this service can only partly honour."""
+    for name in _INCLUDES:
+        if form.getlist(name):
+            raise _unsupported(
+                name,
+                f"{name} cannot be honoured: Whisper gives no per-token logprobs here "
+                "(verbose_json carries each segment's avg_logprob).",
+            )
+    strategy = form.get("chunking_strategy")
+    if strategy is not None and strategy != "auto":
+        raise _unsupported(
+            "chunking_strategy",
+            "chunking_strategy can only be 'auto': this service cuts long audio at quiet "
+            "points itself.",
+        )
+
+
+def _fields_of(route: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency refusing, for ``route``, the fields it does not take (``AUDIO_FIELDS``)
+    and the values it cannot honour."""
+    accepted = AUDIO_FIELDS[route]
+
+    async def check(request: Request) -> None:
+        # The form FastAPI has already parsed for the route (Starlette caches it).
+        form = await request.form()
+        for name in form:
+            if name.startswith("chunking_strategy["):
+                # The SDK's server_vad object, flattened: settings we cannot honour.
+                raise _unsupported("chunking_strategy", "chunking_strategy can only be 'auto'.")
+            if name not in accepted:
+                raise InvalidParameter(
+                    f"Unknown parameter: '{name[:64]}'. /v1/audio/{route} takes "
+                    f"{', '.join(sorted(accepted))}.",
+                    param=name[:64],
+                    code="unknown_parameter",
+                )
+        _check_values(form)
+
+    return check
+
+
+def _formatted(result: ProcessResult, fmt: TranscriptionFormat) -> Response:
     # OpenAI's "json" is its small transcription object, not our whole result.
     chosen = Format.OPENAI_JSON if fmt == "json" else Format(fmt)
     return Response(render(result, chosen), media_type=media_type(chosen))
 
 
-def _sse(data: dict[str, Any]) -> str:
+def sse(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
@@ -68,22 +145,49 @@ async def _streamed(
                 joined = ""
                 async for event in events:
                     if isinstance(event, ProcessResult):
+                        if params.diarize:
+                            # Speakers are known once the whole recording is analysed:
+                            # its segments come as OpenAI's diarized stream has them.
+                            for segment in diarized_json(event)["segments"]:
+                                yield sse(segment)
                         done: dict[str, Any] = {
                             "type": "transcript.text.done",
                             "text": event.answer,
                         }
                         if event.mode is not Mode.TRANSLATE:
-                            done["usage"] = usage(event)
-                        yield _sse(done)
+                            done["usage"] = stream_usage(event)
+                        yield sse(done)
                     elif event.output is not None:
                         longer = join_texts([joined, event.output.text])
                         delta, joined = longer[len(joined) :], longer
                         if delta:
-                            yield _sse({"type": "transcript.text.delta", "delta": delta})
+                            yield sse({"type": "transcript.text.delta", "delta": delta})
         except StepAudioError as exc:
             error = _on_v1(in_client_terms(exc, stored))
-            yield _sse({"type": "error", "error": error.to_dict()})
+            yield sse({"type": "error", "error": error.to_dict()})
     yield "data: [DONE]\n\n"
+
+
+def stream_usage(result: ProcessResult) -> dict[str, Any]:
+    """The ``done`` event's usage. The SDK declares only OpenAI's token-billed kind there
+    (``type: tokens``), so it is that, with the audio as input: the engine's prompt
+    tokens where it counts them (Step-Audio), else Whisper's encoder positions (50 per
+    second); output: the tokens the model wrote. ``seconds`` adds the billed duration that
+    json and verbose_json report."""
+    counted = result.usage.prompt_tokens
+    taken = counted or math.ceil(result.usage.audio_seconds * 50)
+    written = result.usage.completion_tokens or sum(len(s.tokens or []) for s in result.segments)
+    out: dict[str, Any] = {
+        "type": "tokens",
+        "input_tokens": taken,
+        "output_tokens": written,
+        "total_tokens": taken + written,
+        "seconds": usage(result)["seconds"],
+    }
+    if not counted:
+        # All audio for Whisper; an engine's own count also holds its prompt's text.
+        out["input_token_details"] = {"audio_tokens": taken, "text_tokens": 0}
+    return out
 
 
 def accepted_models(services: Services) -> list[str]:
@@ -94,7 +198,7 @@ def accepted_models(services: Services) -> list[str]:
     return list(dict.fromkeys([*names, "whisper-1"]))
 
 
-def _check_model(model: str, services: Services) -> None:
+def check_model(model: str, services: Services) -> None:
     if model not in accepted_models(services):
         raise NotFound(
             f"The model '{model}' does not exist here; GET /v1/models lists those that do.",
@@ -108,7 +212,7 @@ async def _audio_endpoint(
     services: Services,
     file: UploadFile,
     params: ProcessParams,
-    fmt: ResponseFormat,
+    fmt: TranscriptionFormat,
     stream: bool,
 ) -> Response:
     try:
@@ -123,7 +227,7 @@ async def _answered(
     services: Services,
     file: UploadFile,
     params: ProcessParams,
-    fmt: ResponseFormat,
+    fmt: TranscriptionFormat,
     stream: bool,
 ) -> Response:
     settings = services.settings
@@ -153,15 +257,46 @@ async def transcriptions(
     model: str = Form("whisper-1"),
     language: str | None = Form(None),
     prompt: str | None = Form(None),
-    response_format: ResponseFormat = Form("json"),
+    response_format: TranscriptionFormat = Form("json"),
     temperature: float | None = Form(None),
     stream: bool = Form(False),
+    timestamp_granularities: list[str] = Form([], alias="timestamp_granularities[]"),
+    granularities_plain: list[str] = Form([], alias="timestamp_granularities"),
+    diarize: bool | None = Form(None),
+    num_speakers: int | None = Form(None),
+    min_speakers: int | None = Form(None),
+    max_speakers: int | None = Form(None),
+    speaker_names: list[str] = Form([], alias="known_speaker_names[]"),
+    speaker_names_plain: list[str] = Form([], alias="known_speaker_names"),
+    speaker_refs: list[str] = Form([], alias="known_speaker_references[]"),
+    speaker_refs_plain: list[str] = Form([], alias="known_speaker_references"),
     services: Services = Depends(get_services),
     _who: str = Depends(caller),
+    _fields: None = Depends(_fields_of("transcriptions")),
 ):
-    """Verbatim transcript of the file, any length."""
-    _check_model(model, services)
-    params = ProcessParams.from_user(mode=Mode.ASR, language=language, temperature=temperature)
+    """Verbatim transcript of the file, any length; with ``timestamp_granularities[]=word``
+    (verbose_json) its words' times, with ``diarize`` or ``diarized_json`` its speakers."""
+    check_model(model, services)
+    words = word_times([*timestamp_granularities, *granularities_plain], response_format)
+    params = ProcessParams.from_user(
+        mode=Mode.ASR,
+        language=language,
+        prompt=prompt,
+        temperature=temperature,
+        word_timestamps=words,
+        # Known speakers make no sense without speakers: asking for them diarizes.
+        diarize=diarize
+        or response_format == "diarized_json"
+        or bool(speaker_names or speaker_names_plain)
+        or None,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        known_speakers=known_speakers(
+            [*speaker_names, *speaker_names_plain], [*speaker_refs, *speaker_refs_plain]
+        )
+        or None,
+    )
     return await _audio_endpoint(request, services, file, params, response_format, stream)
 
 
@@ -170,17 +305,23 @@ async def translations(
     request: Request,
     file: UploadFile = File(...),
     model: str = Form("whisper-1"),
+    language: str | None = Form(None, description="Ours: the spoken language, if known."),
     prompt: str | None = Form(None),
     response_format: ResponseFormat = Form("json"),
     temperature: float | None = Form(None),
     stream: bool = Form(False),
     services: Services = Depends(get_services),
     _who: str = Depends(caller),
+    _fields: None = Depends(_fields_of("translations")),
 ):
     """The speech translated into English, as OpenAI's endpoint does."""
-    _check_model(model, services)
+    check_model(model, services)
     params = ProcessParams.from_user(
-        mode=Mode.TRANSLATE, target_lang="English", temperature=temperature
+        mode=Mode.TRANSLATE,
+        target_lang="English",
+        language=language,
+        prompt=prompt,
+        temperature=temperature,
     )
     return await _audio_endpoint(request, services, file, params, response_format, stream)
 
@@ -200,153 +341,3 @@ async def models(services: Services = Depends(get_services)) -> dict[str, Any]:
             for name in accepted_models(services)
         ],
     }
-
-
-class InputAudio(BaseModel):
-    data: str
-    format: str | None = None
-
-
-class ContentPart(BaseModel):
-    """One part of a message's content: text or ``input_audio`` (others are ignored)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    text: str | None = None
-    input_audio: InputAudio | None = None
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    role: str
-    content: str | list[ContentPart] | None = None
-
-
-class ChatRequest(BaseModel):
-    """The part of OpenAI's chat request that matters here; other fields are accepted."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model: str = ""
-    messages: list[ChatMessage]
-    max_tokens: int | None = Field(None, ge=1, le=65536)
-    max_completion_tokens: int | None = Field(None, ge=1, le=65536)
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    stream: bool = False
-    mode: Mode = Mode.UNDERSTAND
-    """Ours: what to do with the audio (default: answer the text about it)."""
-
-
-def _audio_and_text(messages: list[ChatMessage]) -> tuple[list[bytes], str]:
-    audio: list[bytes] = []
-    texts: list[str] = []
-    for message in messages:
-        if message.role != "user":
-            continue
-        if isinstance(message.content, str):
-            texts.append(message.content)
-            continue
-        for part in message.content or []:
-            if part.type == "text" and part.text:
-                texts.append(part.text)
-            elif part.type == "input_audio" and part.input_audio is not None:
-                data = part.input_audio.data
-                try:
-                    audio.append(base64.b64decode(data.split(",")[-1], validate=True))
-                except ValueError as exc:
-                    raise InvalidParameter(
-                        "input_audio.data is not valid base64.", param="messages"
-                    ) from exc
-    if not audio:
-        raise InvalidParameter("The request has no input_audio part.", param="messages")
-    if len(audio) > 1:
-        raise InvalidParameter(
-            "Send one input_audio part; this service splits long audio itself.",
-            param="messages",
-        )
-    return audio, "\n".join(t for t in texts if t.strip())
-
-
-@router.post("/chat/completions")
-async def chat_completions(
-    request: Request,
-    body: ChatRequest,
-    services: Services = Depends(get_services),
-    _who: str = Depends(caller),
-):
-    """Chat about one recording sent as an ``input_audio`` part."""
-    audio, text = _audio_and_text(body.messages)
-    settings = services.settings
-    params = ProcessParams.from_user(
-        mode=body.mode,
-        question=text,
-        instruction=text,
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        temperature=body.temperature,
-        top_p=body.top_p,
-    )
-    async with (
-        temporary_upload(
-            _BytesUpload(audio[0]), settings.data_dir / "uploads", settings.max_upload_bytes
-        ) as stored,
-        services.admitted(params.mode.value),
-    ):
-        result = await unless_disconnected(request, services.pipeline.process(stored.path, params))
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    created = int(time.time())
-    message = {"role": "assistant", "content": result.answer}
-    if result.thinking:
-        message["reasoning_content"] = result.thinking
-    usage = {
-        "prompt_tokens": result.usage.prompt_tokens,
-        "completion_tokens": result.usage.completion_tokens,
-        "total_tokens": result.usage.prompt_tokens + result.usage.completion_tokens,
-    }
-    if body.stream:
-        chunks = [
-            {
-                "index": 0,
-                "delta": {"role": "assistant", "content": result.answer},
-                "finish_reason": None,
-            },
-            {"index": 0, "delta": {}, "finish_reason": "stop"},
-        ]
-
-        async def events() -> AsyncIterator[str]:
-            for choice in chunks:
-                yield _sse(
-                    {
-                        "id": completion_id,
-                        "object": "chat.completion.chunk",
-                        "created": created,
-                        "model": body.model or model_label(services),
-                        "choices": [choice],
-                    }
-                )
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": body.model or model_label(services),
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "usage": usage,
-    }
-
-
-class _BytesUpload:
-    """Decoded ``input_audio`` bytes, readable like an ``UploadFile``."""
-
-    def __init__(self, data: bytes):
-        self._data = data
-        self.filename = "input_audio"
-
-    async def read(self, size: int = -1) -> bytes:
-        chunk = self._data if size < 0 else self._data[:size]
-        self._data = self._data[len(chunk) :]
-        return chunk

@@ -3,15 +3,17 @@ beside them."""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stepaudio.api.auth import caller
 from stepaudio.api.disconnect import unless_disconnected
 from stepaudio.api.forms import process_params
+from stepaudio.api.process_stream import MEDIA_TYPE, streamed, wants_stream
 from stepaudio.api.services import Services, get_services, model_label
 from stepaudio.api.uploads import temporary_upload
 from stepaudio.params import ProcessParams
@@ -26,11 +28,28 @@ async def process(
     request: Request,
     audio: UploadFile = File(..., description="The recording (any common audio format)"),
     params: ProcessParams = Depends(process_params),
+    stream: bool | None = Form(
+        None,
+        description="Server-sent events: each window's text as soon as it is done, in audio "
+        "order, then the result (also with Accept: text/event-stream)",
+    ),
     services: Services = Depends(get_services),
     _who: str = Depends(caller),
-) -> ProcessResult:
-    """Process a recording synchronously and return the result."""
+) -> ProcessResult | Response:
+    """Process a recording synchronously and return the result (or stream it)."""
     settings = services.settings
+    if wants_stream(request, stream):
+        async with AsyncExitStack() as stack:
+            up = await stack.enter_async_context(
+                temporary_upload(audio, settings.data_dir / "uploads", settings.max_upload_bytes)
+            )
+            # Refused with a status, before the stream begins: no audio, too long, busy.
+            await services.pipeline.probe(up.path)
+            await stack.enter_async_context(services.admitted(params.mode.value))
+            # From here the stream holds the upload and the place in the queue.
+            return StreamingResponse(
+                streamed(services, up, params, stack.pop_all()), media_type=MEDIA_TYPE
+            )
     async with (
         temporary_upload(audio, settings.data_dir / "uploads", settings.max_upload_bytes) as up,
         services.admitted(params.mode.value),

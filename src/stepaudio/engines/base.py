@@ -11,6 +11,19 @@ from stepaudio.params import Mode, ProcessParams
 
 
 @dataclass(frozen=True)
+class Word:
+    """One word with its times in seconds (same origin as its segment's)."""
+
+    word: str
+    start: float
+    end: float
+    probability: float | None = None
+
+    def shifted(self, offset: float) -> Word:
+        return replace(self, start=round(self.start + offset, 3), end=round(self.end + offset, 3))
+
+
+@dataclass(frozen=True)
 class Segment:
     """Timed text; times in seconds from the start of the recording.
 
@@ -28,14 +41,20 @@ class Segment:
     avg_logprob: float | None = None
     compression_ratio: float | None = None
     no_speech_prob: float | None = None
+    words: list[Word] | None = None
+    """Word times when asked for and the engine gives them; ``None`` means "not given"."""
+    speaker: str | None = None
+    """The speaker's label when the audio was diarized."""
 
     def shifted(self, offset: float) -> Segment:
         seek = None if self.seek is None else self.seek + round(offset * 100)
+        words = None if self.words is None else [w.shifted(offset) for w in self.words]
         return replace(
             self,
             start=round(self.start + offset, 3),
             end=round(self.end + offset, 3),
             seek=seek,
+            words=words,
         )
 
 
@@ -59,6 +78,9 @@ class WindowJob:
     pcm: np.ndarray
     offset: float
     params: ProcessParams
+    retry: bool = False
+    """A second attempt after degenerate output (a loop): engines decode more carefully
+    (Whisper without conditioning on its previous text)."""
 
 
 @dataclass
@@ -83,6 +105,12 @@ class TextJob:
     prompt: str
     params: ProcessParams
     max_tokens: int | None = None
+
+
+LANES = 3
+"""How many times its ``capacity()`` an engine may be asked to run at once: the pipeline
+serves short requests, long requests and background tasks in lanes, each seeing the engine
+as if the lanes after it were idle (pipeline/scheduler.py)."""
 
 
 class Engine(Protocol):

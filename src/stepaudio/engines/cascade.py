@@ -81,6 +81,9 @@ class CascadeEngine:
         data = {"model": self.asr_model, "response_format": "verbose_json"}
         if params.language and not to_english:
             data["language"] = params.language
+        if params.temperature is not None:
+            # Only when asked: unset, the server's own default (Whisper's fallback from 0).
+            data["temperature"] = str(params.temperature)
         body = await self._post(
             f"{self.asr_url}/v1/audio/{path}",
             seconds,

@@ -6,23 +6,53 @@ behind limiters sized to the machine, and the event loop never waits on them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
+import zhconv  # type: ignore[import-untyped]
 
 from stepaudio.config import LlmSettings, Settings, WhisperSettings
-from stepaudio.engines import prompts
-from stepaudio.engines.base import ModelOutput, TextJob, Usage, WindowJob
+from stepaudio.engines.base import LANES, ModelOutput, TextJob, Usage, WindowJob
 from stepaudio.engines.llama import LocalLLM
-from stepaudio.engines.local_models import smollm2_gguf
-from stepaudio.engines.whisper import WhisperTranscriber
+from stepaudio.engines.local_models import resolve_text_model
+from stepaudio.engines.translate import Translator
+from stepaudio.engines.whisper import WhisperTranscriber, resolve_device
 from stepaudio.params import Mode, ProcessParams
+from stepaudio.text import join_texts
 
-_ENGLISH = {"english", "en", "英语", "英文"}
+_LANGUAGE_NAMES = {
+    "en": {"english", "en", "英语", "英文"},
+    "zh": {"chinese", "mandarin", "zh", "zh-cn", "中文", "汉语", "普通话", "简体中文"},
+}
 # A small model rambles and loops when sampled hot; text tasks stay near-greedy.
 _MAX_TEXT_TEMPERATURE = 0.3
 _MAX_TEXT_TOKENS = 512
+
+
+def _text_temperature(params: ProcessParams) -> float:
+    """Greedy unless the request asks otherwise: a 1.5B model's best reading is its most
+    likely one; sampled at the modes' defaults it inverted the sense of an answer ("what
+    does he ask of them?") in one run of three."""
+    if params.temperature is None:
+        return 0.0
+    return min(params.temperature, _MAX_TEXT_TEMPERATURE)
+
+
+def _whisper_temperature(temperature: float | None) -> dict[str, Any]:
+    """faster-whisper's ``temperature`` for a request's: Whisper's own schedule, the asked
+    temperature first, then 0.2 higher each time a 30-s piece fails (it loops, or its
+    log-probability is low) up to 1.0, as ``whisper --temperature T`` does and as OpenAI
+    describes for 0. Unset: faster-whisper's default, the same schedule from 0."""
+    if temperature is None:
+        return {}
+    steps = max(0, int((1.0 - temperature) / 0.2 + 1e-6))
+    return {"temperature": [round(temperature + 0.2 * i, 2) for i in range(steps + 1)]}
+
+
+def _same_language(detected: str | None, target: str) -> bool:
+    return detected is not None and target in _LANGUAGE_NAMES.get(detected, {detected})
 
 
 class EmbeddedEngine:
@@ -33,23 +63,35 @@ class EmbeddedEngine:
         whisper: WhisperSettings,
         llm: LlmSettings,
         *,
-        data_dir: Path,
+        models_dir: Path,
         asr_window_s: float = 300,
+        device: str = "cpu",
     ):
         """The engine gets its own settings, not the service's: ``from_settings`` picks them."""
         self.asr_window_s = asr_window_s
         self.whisper = WhisperTranscriber(
             whisper.model,
-            data_dir,
+            models_dir,
             compute_type=whisper.compute_type,
             cpu_threads=whisper.threads,
             workers=whisper.workers,
             beam_size=whisper.beam_size,
+            batch_size=whisper.batch_size,
+            device=resolve_device(device),
         )
         self.llm_context = llm.context
-        self.llm = LocalLLM(llm.model or smollm2_gguf(), n_ctx=llm.context, threads=llm.threads)
+        self.llm = LocalLLM(
+            resolve_text_model(llm.model, models_dir),
+            n_ctx=llm.context,
+            threads=llm.threads,
+            gpu_layers=-1 if self.whisper.device == "cuda" else 0,
+        )
+        self.translator = Translator(self.complete)
         self.workers = whisper.workers
-        self._whisper_slots = anyio.CapacityLimiter(whisper.workers)
+        # Three times the capacity: the pipeline's gate lets short requests' windows run
+        # beside long requests' and background tasks' ones (scheduler.py's lanes,
+        # sync_first); it decides who runs.
+        self._whisper_slots = anyio.CapacityLimiter(LANES * whisper.workers)
         self._llm_slots = anyio.CapacityLimiter(1)
 
     @classmethod
@@ -57,8 +99,9 @@ class EmbeddedEngine:
         return cls(
             settings.whisper,
             settings.llm,
-            data_dir=settings.data_dir,
+            models_dir=settings.models_path,
             asr_window_s=settings.asr_window_s,
+            device=settings.device,
         )
 
     def audio_modes(self) -> frozenset[Mode]:
@@ -75,12 +118,30 @@ class EmbeddedEngine:
         # About 3 characters a token, leaving room for the prompt and the answer.
         return min(8000, (self.llm_context - _MAX_TEXT_TOKENS - 256) * 3)
 
+    def _whisper_options(self, job: WindowJob) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "word_timestamps": job.params.word_timestamps,
+            **_whisper_temperature(job.params.temperature),
+        }
+        if job.params.prompt:
+            options["initial_prompt"] = job.params.prompt
+        if job.retry:
+            # The loop guard's second attempt: Whisper's loops on repeated speech feed on
+            # its previous text; without it each 30 s is decoded afresh (and the retry's
+            # temperature 0 brings Whisper's whole fallback schedule on compressible text).
+            options["condition_on_previous_text"] = False
+            options["compression_ratio_threshold"] = 2.4
+        return options
+
     async def run_window(self, job: WindowJob) -> ModelOutput:
         params = job.params
-        to_english = job.mode is Mode.TRANSLATE and params.target_lang.strip().lower() in _ENGLISH
+        target = params.target_lang.strip().lower()
+        # Whisper base's own translation into English loses the meaning of Mandarin
+        # (docs/benchmarks.md, "Text quality"): every translation is transcript + text model.
+        options = self._whisper_options(job)
         transcript = await anyio.to_thread.run_sync(
             lambda: self.whisper.transcribe(
-                job.pcm, language=params.language, task="translate" if to_english else "transcribe"
+                job.pcm, language=params.language, task="transcribe", **options
             ),
             limiter=self._whisper_slots,
         )
@@ -91,17 +152,20 @@ class EmbeddedEngine:
             language=transcript.language,
             usage=usage,
         )
-        if job.mode is Mode.TRANSLATE and not to_english and out.text:
-            translated = await self.complete(
-                TextJob(
-                    prompts.TEXT_SYSTEM,
-                    prompts.translate_prompt(out.text, params.target_lang),
-                    params,
-                )
-            )
-            usage.add(translated.usage)
-            out.text, out.truncated = translated.text, translated.truncated
-            # Segment times stay; their text is the source language's.
+        if job.mode is not Mode.TRANSLATE or not out.text:
+            return out
+        if _same_language(transcript.language, target):
+            # Already in the target language: the transcript is the translation, in
+            # Simplified characters (Whisper base writes Mandarin in either script).
+            if transcript.language == "zh":
+                out.segments = [
+                    replace(s, text=zhconv.convert(s.text, "zh-cn")) for s in out.segments
+                ]
+                out.text = join_texts(s.text for s in out.segments)
+            return out
+        segments = await self.translator.translate(transcript.segments, params, usage)
+        out.segments = segments
+        out.text = join_texts(s.text for s in segments)
         return out
 
     async def complete(self, job: TextJob) -> ModelOutput:
@@ -114,14 +178,15 @@ class EmbeddedEngine:
             lambda: self.llm.chat(
                 messages,
                 max_tokens=min(job.max_tokens or params.max_tokens, _MAX_TEXT_TOKENS),
-                temperature=min(params.effective_temperature(), _MAX_TEXT_TEMPERATURE),
+                temperature=_text_temperature(params),
                 top_p=params.top_p,
-                repeat_penalty=max(params.repetition_penalty, 1.1),
+                repeat_penalty=max(params.repetition_penalty, 1.05),
             ),
             limiter=self._llm_slots,
         )
-        # A small model stopped at its token cap still wrote a usable text; keep it.
-        return ModelOutput(text=text, usage=usage, truncated=False if text else truncated)
+        # Cut by the token cap: said as it is (the pipeline answers 502 output_truncated
+        # rather than a success ending mid-word).
+        return ModelOutput(text=text, usage=usage, truncated=truncated)
 
     async def health(self) -> dict[str, Any]:
         return {

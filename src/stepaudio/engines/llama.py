@@ -13,10 +13,14 @@ from stepaudio.errors import ModelOutputError, StepAudioError
 class LocalLLM:
     """Thread-safe lazy holder of one ``xllamacpp.Server`` (no HTTP: called directly)."""
 
-    def __init__(self, model_path: Path, *, n_ctx: int = 8192, threads: int = 2):
+    def __init__(
+        self, model_path: Path, *, n_ctx: int = 8192, threads: int = 2, gpu_layers: int = 0
+    ):
         self.model_path = model_path
         self.n_ctx = n_ctx
         self._threads = threads
+        self._gpu_layers = gpu_layers
+        """Layers on the GPU (-1: all) where llama.cpp was built with CUDA; 0 on the CPU."""
         self._server = None
         self._lock = threading.Lock()
 
@@ -31,6 +35,7 @@ class LocalLLM:
                 params.cpuparams.n_threads = self._threads
                 params.cpuparams_batch.n_threads = self._threads
                 params.n_parallel = 1
+                params.n_gpu_layers = self._gpu_layers
                 # llama.cpp logs every request at its default verbosity.
                 params.verbosity = 0
                 params.warmup = False

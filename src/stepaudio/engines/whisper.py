@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from stepaudio.engines.base import Segment
+from stepaudio.engines import whisper_batched
+from stepaudio.engines.base import LANES, Segment, Word
 from stepaudio.engines.local_models import resolve_whisper
 from stepaudio.errors import InvalidParameter, StepAudioError
 from stepaudio.text import join_texts
@@ -31,29 +33,80 @@ def _hallucinated(segment) -> bool:
     return segment.no_speech_prob > 0.7 and segment.avg_logprob < -0.7
 
 
+def _segment(s) -> Segment:
+    """Our ``Segment`` from faster-whisper's (its words only when they were asked for)."""
+    words = None
+    if s.words is not None:
+        words = [
+            Word(w.word.strip(), round(w.start, 3), round(w.end, 3), w.probability)
+            for w in s.words
+            if w.word.strip()
+        ]
+    return Segment(
+        round(s.start, 3),
+        round(s.end, 3),
+        s.text.strip(),
+        seek=s.seek,
+        tokens=list(s.tokens),
+        temperature=s.temperature,
+        avg_logprob=s.avg_logprob,
+        compression_ratio=s.compression_ratio,
+        no_speech_prob=s.no_speech_prob,
+        words=words,
+    )
+
+
 _SILENT_PEAK = 33
 """Peak below -60 dBFS (int16): no microphone recording of speech is this quiet."""
 
 
+def resolve_device(device: str) -> str:
+    """``cpu`` or ``cuda`` for a ``device`` setting: ``auto`` is CUDA where CTranslate2 sees
+    a GPU; ``cuda`` without one is refused at start-up, not at the first request."""
+    if device == "cpu":
+        return "cpu"
+    import ctranslate2  # type: ignore[import-untyped]
+
+    gpus = ctranslate2.get_cuda_device_count()
+    if device == "auto":
+        return "cuda" if gpus else "cpu"
+    if device == "cuda" and not gpus:
+        raise ValueError(
+            "device is 'cuda' but CTranslate2 sees no CUDA device (no GPU, or a CPU-only "
+            "build); set STEPAUDIO_DEVICE=cpu or auto."
+        )
+    if device != "cuda":
+        raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
+    return device
+
+
 class WhisperTranscriber:
-    """Thread-safe lazy holder of one ``WhisperModel``."""
+    """Thread-safe lazy holder of one ``WhisperModel``.
+
+    ``batch_size`` over 1: speech chunks of a call are decoded that many at once
+    (whisper_batched.py); 0 or 1: faster-whisper's sequential ``transcribe``.
+    ``device``: ``cpu`` or ``cuda`` (``resolve_device`` turns the setting into one)."""
 
     def __init__(
         self,
         model: str,
-        data_dir: Path,
+        models_dir: Path,
         *,
         compute_type: str = "int8",
         cpu_threads: int = 2,
         workers: int = 1,
         beam_size: int = 5,
+        batch_size: int = 0,
+        device: str = "cpu",
     ):
         self._name = model
-        self._data_dir = data_dir
+        self._models_dir = models_dir
         self._compute_type = compute_type
         self._cpu_threads = cpu_threads
         self._workers = workers
         self.beam_size = beam_size
+        self.batch_size = batch_size
+        self.device = device
         self._model = None
         self._lock = threading.Lock()
 
@@ -67,18 +120,31 @@ class WhisperTranscriber:
                 from faster_whisper import WhisperModel
 
                 self._model = WhisperModel(
-                    resolve_whisper(self._name, self._data_dir),
-                    device="cpu",
+                    resolve_whisper(self._name, self._models_dir),
+                    device=self.device,
                     compute_type=self._compute_type,
                     cpu_threads=self._cpu_threads,
-                    num_workers=self._workers,
+                    # A replica per lane and worker: a short request's window runs
+                    # beside a long request's and a background task's (the pipeline's
+                    # lanes, sync_first) instead of queueing behind their every call.
+                    num_workers=LANES * self._workers,
                 )
             return self._model
 
     def transcribe(
-        self, pcm: np.ndarray, *, language: str | None = None, task: str = "transcribe"
+        self,
+        pcm: np.ndarray,
+        *,
+        language: str | None = None,
+        task: str = "transcribe",
+        **options: Any,
     ) -> Transcript:
-        """Blocking: run in a worker thread. Times are relative to ``pcm``'s start."""
+        """Blocking: run in a worker thread. Times are relative to ``pcm``'s start.
+
+        ``options`` go to faster-whisper's ``transcribe`` as they are (``temperature``,
+        ``initial_prompt``, ``word_timestamps``, ``vad_filter``, ...); ``beam_size``
+        defaults to this transcriber's, ``batch_size`` (0 or 1: sequential) too. Options
+        the batched path does not take (or ``vad_filter=False``) mean sequential."""
         if pcm.size == 0 or (pcm.max() < _SILENT_PEAK and pcm.min() > -_SILENT_PEAK):
             # Digital silence: Whisper's no-speech detector is not sure of it on every CPU
             # (0.68 here, 0.7+ elsewhere) and the words it then invents ("You") are not
@@ -86,27 +152,26 @@ class WhisperTranscriber:
             return Transcript([], language)
         audio = np.asarray(pcm, dtype=np.float32) / 32768.0
         try:
-            segments, info = self.model().transcribe(
-                audio, language=language, task=task, beam_size=self.beam_size
-            )
-            out = [
-                Segment(
-                    round(s.start, 3),
-                    round(s.end, 3),
-                    s.text.strip(),
-                    seek=s.seek,
-                    tokens=list(s.tokens),
-                    temperature=s.temperature,
-                    avg_logprob=s.avg_logprob,
-                    compression_ratio=s.compression_ratio,
-                    no_speech_prob=s.no_speech_prob,
+            options.setdefault("beam_size", self.beam_size)
+            batch_size = options.pop("batch_size", self.batch_size)
+            if batch_size > 1 and whisper_batched.batchable(options):
+                segments, detected = whisper_batched.transcribe(
+                    self.model(),
+                    audio,
+                    batch_size=batch_size,
+                    language=language,
+                    task=task,
+                    options=options,
                 )
-                for s in segments
-                if not _hallucinated(s)
-            ]
+            else:
+                segments, info = self.model().transcribe(
+                    audio, language=language, task=task, **options
+                )
+                detected = info.language
+            out = [_segment(s) for s in segments if not _hallucinated(s)]
         except ValueError as exc:
             # faster-whisper raises ValueError for an unknown language code.
             raise InvalidParameter(str(exc), param="language") from exc
         except RuntimeError as exc:
             raise StepAudioError(f"Whisper failed: {exc}", code="whisper_error") from exc
-        return Transcript([s for s in out if s.text], info.language)
+        return Transcript([s for s in out if s.text], detected)

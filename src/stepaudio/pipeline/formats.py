@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 from stepaudio.params import Mode
 from stepaudio.pipeline.result import ProcessResult, SegmentOut
+from stepaudio.text import join_texts
 
 
 class Format(StrEnum):
@@ -27,7 +29,10 @@ class Format(StrEnum):
     OPENAI_JSON = "openai_json"
     """OpenAI's ``json`` object: ``{"text": answer}``, with ``usage`` for transcriptions."""
     VERBOSE_JSON = "verbose_json"
-    """OpenAI's ``verbose_json``: language, duration and timed segments."""
+    """OpenAI's ``verbose_json``: language, duration and timed segments (and ``words``
+    when word times were asked for)."""
+    DIARIZED_JSON = "diarized_json"
+    """OpenAI's ``diarized_json``: segments with their ``speaker``."""
 
 
 def timestamp(seconds: float, sep: str = ".") -> str:
@@ -44,17 +49,70 @@ def clock(seconds: float) -> str:
     return timestamp(round(seconds))[:8]
 
 
+_LETTERS = re.compile(r"[A-Z]{1,2}")
+
+
+def speaker_name(label: str) -> str:
+    """How a speaker is shown to people: ``Speaker A`` for the letters given to unnamed
+    voices, a known speaker's name as it is."""
+    return f"Speaker {label}" if _LETTERS.fullmatch(label) else label
+
+
+def _said(s: SegmentOut) -> str:
+    return f"{speaker_name(s.speaker)}: {s.text}" if s.speaker else s.text
+
+
+def _who(s: SegmentOut) -> str:
+    return f" {speaker_name(s.speaker)}:" if s.speaker else ""
+
+
 def srt(result: ProcessResult) -> str:
     blocks = [
-        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{s.text}\n"
+        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{_said(s)}\n"
         for i, s in enumerate(result.segments, 1)
     ]
     return "\n".join(blocks)
 
 
+def _voice(name: str) -> str:
+    # A cue's voice tag ends at ">": a name may not carry one (nor a newline).
+    return " ".join(re.sub(r"[<>&]", "", name).split())
+
+
 def vtt(result: ProcessResult) -> str:
-    cues = [f"{timestamp(s.start)} --> {timestamp(s.end)}\n{s.text}\n" for s in result.segments]
+    cues = [
+        f"{timestamp(s.start)} --> {timestamp(s.end)}\n"
+        + (f"<v {_voice(speaker_name(s.speaker))}>{s.text}" if s.speaker else s.text)
+        + "\n"
+        for s in result.segments
+    ]
     return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def diarized(result: ProcessResult) -> bool:
+    return any(s.speaker for s in result.segments)
+
+
+def dialogue(result: ProcessResult) -> str:
+    """The transcript as a dialogue: one paragraph per turn, ``Speaker A: ...``."""
+    turns: list[tuple[str, list[str]]] = []
+    for s in result.segments:
+        who = s.speaker or ""
+        if turns and turns[-1][0] == who:
+            turns[-1][1].append(s.text)
+        else:
+            turns.append((who, [s.text]))
+    return "\n\n".join(
+        f"{speaker_name(who)}: {join_texts(texts)}" if who else join_texts(texts)
+        for who, texts in turns
+    )
+
+
+def plain(result: ProcessResult) -> str:
+    """The answer; a diarized transcript as a dialogue."""
+    if result.mode is Mode.ASR and diarized(result):
+        return dialogue(result)
+    return result.answer
 
 
 def markdown(result: ProcessResult) -> str:
@@ -66,7 +124,7 @@ def markdown(result: ProcessResult) -> str:
     if result.segments and result.mode is not Mode.TRANSLATE:
         lines += ["## Transcript", ""]
         # Truncated to the second, not rounded: a line never starts after its speech.
-        lines += [f"- **[{timestamp(s.start)[:8]}]** {s.text}" for s in result.segments]
+        lines += [f"- **[{timestamp(s.start)[:8]}]{_who(s)}** {s.text}" for s in result.segments]
         lines.append("")
     if result.thinking:
         lines += [
@@ -117,7 +175,20 @@ def verbose_segment(index: int, s: SegmentOut) -> dict[str, Any]:
         "avg_logprob": s.avg_logprob if s.avg_logprob is not None else 0.0,
         "compression_ratio": s.compression_ratio if s.compression_ratio is not None else 0.0,
         "no_speech_prob": s.no_speech_prob if s.no_speech_prob is not None else 0.0,
+        # Not OpenAI's, but harmless to its clients: who speaks, when diarized.
+        **({"speaker": s.speaker} if s.speaker else {}),
     }
+
+
+def _words(result: ProcessResult) -> list[dict[str, Any]] | None:
+    """OpenAI's top-level ``words`` (``TranscriptionWord``), when word times were given."""
+    if not any(s.words is not None for s in result.segments):
+        return None
+    return [
+        {"word": w.word, "start": w.start, "end": w.end}
+        for s in result.segments
+        for w in s.words or []
+    ]
 
 
 def verbose(result: ProcessResult) -> dict[str, Any]:
@@ -129,26 +200,52 @@ def verbose(result: ProcessResult) -> dict[str, Any]:
         "text": result.answer,
         "segments": [verbose_segment(i, s) for i, s in enumerate(result.segments)],
     }
+    if (words := _words(result)) is not None:
+        body["words"] = words
     if not translated:
         body["usage"] = usage(result)
     return body
 
 
+def diarized_json(result: ProcessResult) -> dict[str, Any]:
+    """OpenAI's ``TranscriptionDiarized``: segments of ``type`` ``transcript.text.segment``
+    with their ``speaker`` (``A``, ``B``, ... as OpenAI labels unnamed voices)."""
+    return {
+        "task": "transcribe",
+        "duration": result.usage.audio_seconds,
+        "text": result.answer,
+        "segments": [
+            {
+                "type": "transcript.text.segment",
+                "id": f"seg_{i}",
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+                "speaker": s.speaker or "A",
+            }
+            for i, s in enumerate(result.segments)
+        ],
+        "usage": usage(result),
+    }
+
+
 _RENDERERS: dict[Format, Callable[[ProcessResult], str]] = {
-    Format.TXT: lambda r: r.answer,
-    Format.TEXT: lambda r: r.answer,
+    Format.TXT: plain,
+    Format.TEXT: plain,
     Format.JSON: lambda r: json.dumps(r.model_dump(mode="json"), ensure_ascii=False, indent=2),
     Format.SRT: srt,
     Format.VTT: vtt,
     Format.MD: markdown,
     Format.OPENAI_JSON: lambda r: _compact(openai_json(r)),
     Format.VERBOSE_JSON: lambda r: _compact(verbose(r)),
+    Format.DIARIZED_JSON: lambda r: _compact(diarized_json(r)),
 }
 
 MEDIA_TYPES: dict[Format, str] = {
     Format.JSON: "application/json",
     Format.OPENAI_JSON: "application/json",
     Format.VERBOSE_JSON: "application/json",
+    Format.DIARIZED_JSON: "application/json",
     Format.VTT: "text/vtt",
     Format.MD: "text/markdown",
 }

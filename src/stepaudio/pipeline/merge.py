@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stepaudio.audio.cut import Span
+from stepaudio.engines import prompts
 from stepaudio.engines.base import Engine, ModelOutput, Segment
 from stepaudio.errors import InvalidAudio
 from stepaudio.params import Mode, ProcessParams
@@ -39,9 +40,27 @@ def _segments(spans: list[Span], outputs: list[ModelOutput]) -> list[Segment]:
     return out
 
 
+def _said(segment: Segment) -> str:
+    """A line for the text model; with its speaker when diarized, so that summaries and
+    answers can say who said what."""
+    return f"Speaker {segment.speaker}: {segment.text}" if segment.speaker else segment.text
+
+
 def _thinking(outputs: list[ModelOutput]) -> str:
     parts = [o.thinking.strip() for o in outputs if o.thinking.strip()]
     return "\n\n".join(parts)
+
+
+def _chinese(params: ProcessParams, outputs: list[ModelOutput]) -> bool:
+    """Whether the recording is Chinese (as asked, or as detected): prompts follow."""
+    language = params.language or next((o.language for o in outputs if o.language), None)
+    return prompts.is_chinese(language)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _full(thinking: str, answer: str) -> str:
@@ -72,13 +91,14 @@ async def merge(
                 truncated=truncated,
             )
         transcript = joined
+        zh = _chinese(params, outputs)
         if mode is Mode.UNDERSTAND:
-            reduced = await reduce_texts(
-                engine, [s.text for s in segments], answer_task(params.question), params
-            )
+            # Timed lines, so the answer can cite where in the recording it comes from.
+            timed = [f"[{_clock(s.start)}] {_said(s)}" for s in segments]
+            reduced = await reduce_texts(engine, timed, answer_task(params.question, zh), params)
         else:
             reduced = await reduce_texts(
-                engine, [s.text for s in segments], summary_task(params.instruction), params
+                engine, [_said(s) for s in segments], summary_task(params.instruction, zh), params
             )
         thinking = "\n\n".join(p for p in (thinking, reduced.thinking.strip()) if p)
         truncated = truncated or reduced.truncated
@@ -105,10 +125,11 @@ async def merge(
         answer = outputs[0].text
         extra: list[ModelOutput] = []
     else:
+        zh = _chinese(params, outputs)
         task = (
-            answer_task(params.question)
+            answer_task(params.question, zh)
             if mode is Mode.UNDERSTAND
-            else summary_task(params.instruction)
+            else summary_task(params.instruction, zh)
         )
         reduced = await reduce_texts(engine, texts, task, params, partial=True)
         answer, extra = reduced.text, [reduced]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from stepaudio.engines import prompts
 from stepaudio.engines.base import Engine, ModelOutput, TextJob, Usage
 from stepaudio.params import ProcessParams
+from stepaudio.pipeline import output_guard
 
 _MAX_LEVELS = 6
 
@@ -24,19 +25,23 @@ class ReduceTask:
 
     condense: Callable[[str], str]
     final: Callable[[str, bool], str]
+    system: str = prompts.TEXT_SYSTEM
 
 
-def summary_task(instruction: str | None) -> ReduceTask:
+def summary_task(instruction: str | None, zh: bool = False) -> ReduceTask:
+    """``zh``: the recording is Chinese, so are the prompts (and the summary)."""
     return ReduceTask(
-        condense=lambda text: prompts.summarize_prompt(text),
-        final=lambda text, partial: prompts.summarize_prompt(text, instruction, partial),
+        condense=lambda text: prompts.summarize_prompt(text, zh=zh),
+        final=lambda text, partial: prompts.summarize_prompt(text, instruction, partial, zh),
+        system=prompts.text_system(zh),
     )
 
 
-def answer_task(question: str) -> ReduceTask:
+def answer_task(question: str, zh: bool = False) -> ReduceTask:
     return ReduceTask(
-        condense=lambda text: prompts.notes_prompt(text, question),
-        final=lambda text, partial: prompts.answer_prompt(text, question, partial),
+        condense=lambda text: prompts.notes_prompt(text, question, zh),
+        final=lambda text, partial: prompts.answer_prompt(text, question, partial, zh),
+        system=prompts.text_system(zh),
     )
 
 
@@ -73,7 +78,7 @@ async def reduce_texts(
 
     async def call(prompt: str) -> ModelOutput:
         async with gate:
-            out = await engine.complete(TextJob(prompts.TEXT_SYSTEM, prompt, params))
+            out = await output_guard.complete(engine, TextJob(task.system, prompt, params))
         usage.add(out.usage)
         return out
 

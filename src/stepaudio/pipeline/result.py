@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from stepaudio.params import Mode
+
+
+class WordOut(BaseModel):
+    """One word and its times in seconds from the start of the recording."""
+
+    # Built from the engines' ``Word`` dataclasses as they are.
+    model_config = ConfigDict(from_attributes=True)
+
+    word: str
+    start: float
+    end: float
+    probability: float | None = None
 
 
 class SegmentOut(BaseModel):
@@ -21,6 +33,11 @@ class SegmentOut(BaseModel):
     avg_logprob: float | None = None
     compression_ratio: float | None = None
     no_speech_prob: float | None = None
+    words: list[WordOut] | None = None
+    """The segment's words with their times (``word_timestamps``); None when not asked
+    for or when the engine gives none (``warnings`` says so)."""
+    speaker: str | None = None
+    """Who speaks (``diarize``): ``A``, ``B``, ... in order of first appearance."""
 
 
 class UsageOut(BaseModel):
@@ -55,3 +72,6 @@ class ProcessResult(BaseModel):
     windows: int
     truncated: bool = False
     params: dict[str, Any] = {}
+    warnings: list[str] = Field(
+        [], description="What was asked for but could not be given (e.g. word times)."
+    )

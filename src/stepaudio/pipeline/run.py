@@ -22,9 +22,11 @@ from stepaudio.config import Settings
 from stepaudio.engines.base import Engine, ModelOutput, Usage, WindowJob
 from stepaudio.errors import InvalidAudio, OutputTruncated, StepAudioError
 from stepaudio.params import Mode, ProcessParams
+from stepaudio.pipeline import output_guard
 from stepaudio.pipeline.merge import merge
 from stepaudio.pipeline.result import ProcessResult
-from stepaudio.pipeline.scheduler import FairGate, Lease, balanced_cuts
+from stepaudio.pipeline.scheduler import BACKGROUND, LONG, SHORT, FairGate, Lease, balanced_cuts
+from stepaudio.pipeline.speakers import Speakers
 
 
 @dataclass(frozen=True)
@@ -105,11 +107,13 @@ class Pipeline:
         self.settings = settings
         # One gate for every request of this pipeline: a short request gets the next
         # free slot even while a long job has many windows waiting (scheduler.py).
-        self.gate = FairGate(engine.capacity)
+        self.gate = FairGate(engine.capacity, sync_first=settings.sync_first)
         self.window_retries = window_retries
         """Extra attempts for a window that failed with a retryable error, on top of
         whatever the engine (the pool) already retried elsewhere."""
         self.retry_backoff_s = retry_backoff_s
+        self.speakers = Speakers()
+        """Diarization (``params.diarize``), its models loaded on first use."""
 
     @property
     def tmp_dir(self) -> Path:
@@ -158,7 +162,10 @@ class Pipeline:
         *,
         on_progress: ProgressCallback | None = None,
         store: WindowStore | None = None,
+        background: bool = False,
     ) -> ProcessResult:
+        """``background``: a durable task's run, whose windows wait behind those of
+        requests someone is waiting on (``sync_first``)."""
         started = time.perf_counter()
         info, decoded = await self.decode(source)
         with decoded:
@@ -168,8 +175,15 @@ class Pipeline:
             # cuts): drop those pages, each window maps only its own while it runs.
             decoded.release(0.0, decoded.duration)
             decode_s = time.perf_counter() - started
-            outputs = await self._run_windows(decoded, spans, params, on_progress, store)
+            # Speakers are found on the whole recording, beside the windows.
+            async with self.speakers.alongside(decoded, params) as speakers:
+                outputs = await self._run_windows(
+                    decoded, spans, speakers.window_params, on_progress, store, background
+                )
+                timeline = await speakers.turns()
+        outputs = self.speakers.label(outputs, spans, timeline)
         merged = await merge(self.engine, params, spans, outputs)
+        segments, warnings = self.speakers.finish(merged.segments, params, timeline)
         if merged.truncated:
             raise OutputTruncated(
                 "The model's output was cut by max_tokens before it finished; "
@@ -189,7 +203,7 @@ class Pipeline:
             mode=params.mode,
             transcript=merged.transcript,
             summary=merged.summary,
-            segments=[s.__dict__ for s in merged.segments],
+            segments=[s.__dict__ for s in segments],
             language=next((o.language for o in outputs if o.language), None),
             audio={**info.to_dict(), "decoded_duration": round(decoded.duration, 3)},
             usage=usage.__dict__,
@@ -201,6 +215,7 @@ class Pipeline:
             engine=self.engine.name,
             windows=len(spans),
             params=params.model_dump(mode="json"),
+            warnings=warnings,
         )
 
     async def events(
@@ -234,6 +249,7 @@ class Pipeline:
         params: ProcessParams,
         on_progress: ProgressCallback | None,
         store: WindowStore | None,
+        background: bool = False,
     ) -> list[ModelOutput]:
         mode = window_mode(params.mode, self.engine)
         done = 0
@@ -252,7 +268,8 @@ class Pipeline:
                         job = WindowJob(
                             mode, decoded.slice(span.start, span.end), span.start, params
                         )
-                        return await self.engine.run_window(job)
+                        # A looping output gets one steadier retry, then a 502.
+                        return await output_guard.run_window(self.engine, job)
                 except StepAudioError as exc:
                     # The error's own policy: the backend's fault, not the request's.
                     if retry == self.window_retries or not exc.retryable:
@@ -278,7 +295,8 @@ class Pipeline:
             return output
 
         await report()
-        async with self.gate.session(self.window_limit(params)) as lease:
+        lane = BACKGROUND if background else SHORT if len(spans) == 1 else LONG
+        async with self.gate.session(self.window_limit(params), lane=lane) as lease:
             tasks = [asyncio.create_task(one(lease, i, s)) for i, s in enumerate(spans)]
             try:
                 return list(await asyncio.gather(*tasks))

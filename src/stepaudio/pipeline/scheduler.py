@@ -7,6 +7,17 @@ far, then the one that came first: a short request that arrives while a 3-hour j
 200 windows queued gets the very next slot instead of waiting for all of them, and two
 long jobs take turns (round-robin) instead of one finishing before the other starts.
 
+Before all of that, a request someone waits for (``/api/process``, ``/v1``) does not
+queue behind background tasks (``sync_first``): requests' windows count only against
+each other, so a 10-second clip sent while an hour-long task holds every slot starts at
+once, beside the task's running windows (the engine takes that many more: on the CPU the
+two share the cores, the clip's latency about doubles instead of waiting for a window),
+and the task's next windows wait until the requests are served. In the same way a short
+request (one window) does not queue behind long requests' windows: short requests count
+only against each other. So three lanes, each seeing the engine as if the lanes after it
+were idle: short requests, long requests, background tasks; at worst the engine runs three
+times its capacity, each lane's latency about doubling on shared cores instead of waiting.
+
 A plain semaphore per request (or the engine's own FIFO limiter) would serve windows in
 arrival order, so the long job's queued windows would all run first.
 """
@@ -23,15 +34,21 @@ from contextlib import asynccontextmanager
 import numpy as np
 
 from stepaudio.audio.cut import Span, plan_cuts
+from stepaudio.engines.base import LANES
+
+SHORT, LONG, BACKGROUND = range(LANES)
+"""The lanes (module doc), in the order they are served when ``sync_first``."""
 
 
 class Lease:
     """One request's view of the gate: at most ``limit`` of its windows run at once."""
 
-    def __init__(self, gate: FairGate, limit: int, seq: int):
+    def __init__(self, gate: FairGate, limit: int, seq: int, *, lane: int = LONG):
         self._gate = gate
         self.limit = max(1, limit)
         self.seq = seq
+        self.lane = lane
+        """SHORT, LONG or BACKGROUND (a durable task's windows, served last)."""
         self.in_flight = 0
         self.granted = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -90,8 +107,9 @@ class FairGate:
     followed without rebuilding the gate.
     """
 
-    def __init__(self, capacity: Callable[[], int]):
+    def __init__(self, capacity: Callable[[], int], *, sync_first: bool = True):
         self._capacity = capacity
+        self.sync_first = sync_first
         self._in_flight = 0
         self._leases: set[Lease] = set()
         self._seq = itertools.count()
@@ -109,31 +127,46 @@ class FairGate:
         """Requests with windows queued and none running yet."""
         return sum(1 for lease in self._leases if lease.in_flight == 0 and lease.waiting)
 
-    def lease(self, limit: int) -> Lease:
-        lease = Lease(self, limit, next(self._seq))
+    def lease(self, limit: int, *, lane: int = LONG) -> Lease:
+        lease = Lease(self, limit, next(self._seq), lane=lane)
         self._leases.add(lease)
         return lease
 
     @asynccontextmanager
-    async def session(self, limit: int) -> AsyncIterator[Lease]:
-        lease = self.lease(limit)
+    async def session(self, limit: int, *, lane: int = LONG) -> AsyncIterator[Lease]:
+        lease = self.lease(limit, lane=lane)
         try:
             yield lease
         finally:
             lease.close()
 
+    def _room(self, lease: Lease, capacity: int) -> bool:
+        if self._in_flight < capacity:
+            return True
+        if not self.sync_first:
+            return False
+        # A lane sees the engine as if the lanes after it were idle (module doc).
+        return sum(x.in_flight for x in self._leases if x.lane <= lease.lane) < capacity
+
     def _dispatch(self) -> None:
-        while self._in_flight < max(1, self._capacity()):
-            candidates = [lease for lease in self._leases if lease._eligible()]
+        while True:
+            capacity = max(1, self._capacity())
+            candidates = [
+                lease for lease in self._leases if lease._eligible() and self._room(lease, capacity)
+            ]
             if not candidates:
                 return
-            best = min(candidates, key=lambda x: (x.in_flight, x.granted, x.seq))
+            best = min(candidates, key=self._rank)
             fut = next(f for f in best._waiters if not f.done())
             best._waiters.remove(fut)
             fut.set_result(None)
             best.in_flight += 1
             best.granted += 1
             self._in_flight += 1
+
+    def _rank(self, lease: Lease) -> tuple[int, int, int, int]:
+        lane = lease.lane if self.sync_first else LONG
+        return (lane, lease.in_flight, lease.granted, lease.seq)
 
 
 def balanced_cuts(samples: np.ndarray, rate: int, max_len: float, slots: int) -> list[Span]:

@@ -93,7 +93,11 @@ class Worker:
                 raise LeaseLost(claim.task_id)
 
         result = await self.pipeline.process(
-            source, params, on_progress=on_progress, store=DbWindows(self.store, claim)
+            source,
+            params,
+            on_progress=on_progress,
+            store=DbWindows(self.store, claim),
+            background=True,
         )
         await self.store.complete(claim, result.model_dump(mode="json"))
 

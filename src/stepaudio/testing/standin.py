@@ -99,11 +99,10 @@ class StandIn:
         """False: also a plain OpenAI chat server (no prefill rules, non-streamed replies),
         for engines that use any chat endpoint (the cascade)."""
         if transcriber is None:
-            if data_dir is None:
-                from stepaudio.config import Settings
+            from stepaudio.config import Settings
 
-                data_dir = Settings().data_dir
-            transcriber = shared_transcriber(Path(data_dir))
+            chosen = Settings() if data_dir is None else Settings(data_dir=Path(data_dir))
+            transcriber = shared_transcriber(chosen.models_path)
         self.transcriber = transcriber
         self.stats = StandInStats()
         self.fail_mode: FailMode = None

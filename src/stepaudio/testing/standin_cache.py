@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stepaudio.config import WhisperSettings
 from stepaudio.engines.whisper import WhisperTranscriber
 
 
@@ -34,6 +35,12 @@ class CachedTranscriber:
 
 
 @functools.cache
-def shared_transcriber(data_dir: Path) -> CachedTranscriber:
-    """One embedded Whisper per process for all stand-ins (loading it costs memory)."""
-    return CachedTranscriber(WhisperTranscriber("base", data_dir))
+def shared_transcriber(models_dir: Path) -> CachedTranscriber:
+    """One embedded Whisper per process for all stand-ins (loading it costs memory),
+    decoding as the embedded engine does by default, so the two can be compared."""
+    defaults = WhisperSettings()
+    return CachedTranscriber(
+        WhisperTranscriber(
+            "base", models_dir, beam_size=defaults.beam_size, batch_size=defaults.batch_size
+        )
+    )

@@ -83,6 +83,7 @@ def view_outputs(view: View) -> tuple[Any, ...]:
         shown_if_set(view.summary),
         shown_if_set(view.files),
         shown_if_set(view.task_id),
+        shown_if_set(view.speakers),
     )
 
 
@@ -112,6 +113,7 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
             temperature_v: float,
             thinking_v: bool,
             segment_v: float,
+            diarize_v: bool,
             task_flag: bool,
             lang_v: str,
             request: gr.Request,
@@ -133,6 +135,7 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
                     temperature=float(temperature_v),
                     thinking=bool(thinking_v),
                     segment_duration=segment_v,
+                    diarize=bool(diarize_v),
                 )
             except ValueError as exc:
                 yield view_outputs(error_view(t(lang_v, "error", error=str(exc))))

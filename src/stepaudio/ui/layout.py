@@ -58,7 +58,16 @@ class Page:
         return [self.c[n] for n in names]
 
 
-RESULTS = ("progress", "answer", "thought", "transcript", "summary", "files", "task_id")
+RESULTS = (
+    "progress",
+    "answer",
+    "thought",
+    "transcript",
+    "summary",
+    "files",
+    "task_id",
+    "speakers",
+)
 """The result side, in the order of ``app.view_outputs``."""
 FORM = (
     "mode",
@@ -69,6 +78,7 @@ FORM = (
     "temperature",
     "thinking",
     "segment",
+    "diarize",
 )
 """The form, in the order the process handler takes it."""
 RESTORED = ("mode", "question", "target")
@@ -119,6 +129,8 @@ def lay_out() -> Page:
         (c["temperature"], _label("temperature")),
         (c["thinking"], _label("thinking")),
         (c["segment"], _label("segment")),
+        (c["diarize"], _label("diarize")),
+        (c["speakers"], _label("speakers")),
         (c["as_task"], _label("as_task")),
         (c["run"], lambda lang: gr.update(value=t(lang, "run"))),
         (c["answer"], _label("answer")),
@@ -160,6 +172,9 @@ def _form(c: dict[str, Any], en: str) -> None:
         )
         c["thinking"] = gr.Checkbox(value=defaults.thinking, label=t(en, "thinking"))
         c["segment"] = gr.Number(value=0, minimum=0, label=t(en, "segment"), elem_id="sa-segment")
+        c["diarize"] = gr.Checkbox(
+            value=defaults.diarize, label=t(en, "diarize"), elem_id="sa-diarize"
+        )
         c["as_task"] = gr.Checkbox(value=False, label=t(en, "as_task"), elem_id="sa-as-task")
     c["run"] = gr.Button(t(en, "run"), variant="primary", elem_id="sa-run")
 
@@ -179,6 +194,7 @@ def _results(c: dict[str, Any], en: str) -> None:
         buttons=["copy"],
         elem_id="sa-transcript",
     )
+    c["speakers"] = gr.HTML(label=t(en, "speakers"), elem_id="sa-speakers", visible="hidden")
     c["summary"] = gr.Textbox(
         label=t(en, "summary"),
         lines=3,
