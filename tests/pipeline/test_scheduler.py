@@ -138,20 +138,41 @@ def n_windows(pipeline: Pipeline, path: Path, p: ProcessParams) -> int:
         return len(pipeline.plan(decoded, p))
 
 
-async def test_short_request_runs_at_once_beside_a_long_one(
-    tmp_path: Path, settings: Settings
-) -> None:
-    engine = HeldEngine(capacity=1)
-    pipeline = Pipeline(engine, settings)
+async def start_long_job(
+    tmp_path: Path, pipeline: Pipeline, engine: HeldEngine
+) -> tuple[asyncio.Task[Any], int]:
+    """A long request of n >= 10 windows: its first running, the rest waiting."""
     long_file = tone_file(tmp_path / "long.wav", 60)
-    short_file = tone_file(tmp_path / "short.wav", 3)
-
     long_params = params("long", segment_duration=5, parallel=8)
     n = n_windows(pipeline, long_file, long_params)
     assert n >= 10
     long_job = asyncio.create_task(pipeline.process(long_file, long_params))
     await engine.wait_started(1)
     await until(lambda: pipeline.gate.waiting == n - 1)
+    return long_job, n
+
+
+async def finish_short_then_long(
+    engine: HeldEngine, short_job: asyncio.Task[Any], long_job: asyncio.Task[Any], n: int
+) -> None:
+    """Release the short request's window, then the long job's rest; check both."""
+    engine.finish_one()
+    short = await short_job
+    assert short.windows == 1 and short.answer == "w0"
+    for _ in range(n - 1):
+        engine.finish_one()
+    result = await long_job
+    assert result.windows == n
+    assert [tag for tag, _ in engine.started].count("long") == n
+
+
+async def test_short_request_runs_at_once_beside_a_long_one(
+    tmp_path: Path, settings: Settings
+) -> None:
+    engine = HeldEngine(capacity=1)
+    pipeline = Pipeline(engine, settings)
+    long_job, n = await start_long_job(tmp_path, pipeline, engine)
+    short_file = tone_file(tmp_path / "short.wav", 3)
     short_job = asyncio.create_task(pipeline.process(short_file, params("short")))
     # A one-window request is in the short lane: it starts now, beside the long job's
     # running window, without waiting for it to end.
@@ -161,14 +182,7 @@ async def test_short_request_runs_at_once_beside_a_long_one(
     await settle()
     # ...whose next window waits for the short request, as the engine's one slot is taken.
     assert len(engine.started) == 2
-    engine.finish_one()
-    short = await short_job
-    assert short.windows == 1 and short.answer == "w0"
-    for _ in range(n - 1):
-        engine.finish_one()
-    result = await long_job
-    assert result.windows == n
-    assert [tag for tag, _ in engine.started].count("long") == n
+    await finish_short_then_long(engine, short_job, long_job, n)
     assert engine.max_running == 2
 
 
@@ -178,29 +192,15 @@ async def test_short_request_is_not_stuck_behind_a_long_job_without_lanes(
     """``sync_first`` off: one lane; the short request still goes next, not last."""
     engine = HeldEngine(capacity=1)
     pipeline = Pipeline(engine, settings.model_copy(update={"sync_first": False}))
-    long_file = tone_file(tmp_path / "long.wav", 60)
+    long_job, n = await start_long_job(tmp_path, pipeline, engine)
     short_file = tone_file(tmp_path / "short.wav", 3)
-
-    long_params = params("long", segment_duration=5, parallel=8)
-    n = n_windows(pipeline, long_file, long_params)
-    assert n >= 10
-    long_job = asyncio.create_task(pipeline.process(long_file, long_params))
-    await engine.wait_started(1)
-    await until(lambda: pipeline.gate.waiting == n - 1)
     short_job = asyncio.create_task(pipeline.process(short_file, params("short")))
     # The long job has n - 1 windows waiting; the short request's one goes next anyway.
     await until(lambda: pipeline.gate.waiting == n)
     engine.finish_one()
     await engine.wait_started(2)
     assert engine.started[1][0] == "short"
-    engine.finish_one()
-    short = await short_job
-    assert short.windows == 1 and short.answer == "w0"
-    for _ in range(n - 1):
-        engine.finish_one()
-    result = await long_job
-    assert result.windows == n
-    assert [tag for tag, _ in engine.started].count("long") == n
+    await finish_short_then_long(engine, short_job, long_job, n)
     assert engine.max_running == 1
 
 
