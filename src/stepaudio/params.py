@@ -119,7 +119,9 @@ class ProcessParams(BaseModel):
     """Target language (translate): a language name or code (letters, digits, spaces,
     hyphens, parentheses)."""
     language: str | None = Field(None, max_length=16)
-    """Spoken language code (``en``, ``zh``…); None: detected."""
+    """Spoken language code (``en``, ``zh``…); None: detected. Chinese is written in
+    Simplified characters (``zh``, ``zh-CN``) or Traditional (``zh-TW``, ``zh-Hant``,
+    ``zh-HK``) by the embedded engine."""
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, le=65536)
     """Most tokens the model may generate per call (reasoning included)."""
     temperature: float | None = Field(None, ge=0, le=2)

@@ -6,15 +6,14 @@ behind limiters sized to the machine, and the event loop never waits on them.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
-import zhconv  # type: ignore[import-untyped]
 
 from stepaudio.config import LlmSettings, Settings, WhisperSettings
 from stepaudio.engines.base import LANES, ModelOutput, TextJob, Usage, WindowJob
+from stepaudio.engines.chinese_script import SIMPLIFIED, in_script, split_language
 from stepaudio.engines.llama import LocalLLM
 from stepaudio.engines.local_models import resolve_text_model
 from stepaudio.engines.translate import Translator
@@ -139,31 +138,29 @@ class EmbeddedEngine:
         # Whisper base's own translation into English loses the meaning of Mandarin
         # (docs/benchmarks.md, "Text quality"): every translation is transcript + text model.
         options = self._whisper_options(job)
+        language, script = split_language(params.language)
         transcript = await anyio.to_thread.run_sync(
             lambda: self.whisper.transcribe(
-                job.pcm, language=params.language, task="transcribe", **options
+                job.pcm, language=language, task="transcribe", **options
             ),
             limiter=self._whisper_slots,
         )
+        segments = transcript.segments
+        if transcript.language == "zh":
+            segments = in_script(segments, script or SIMPLIFIED)
         usage = Usage(audio_seconds=job.pcm.size / 16000)
         out = ModelOutput(
-            text=transcript.text,
-            segments=transcript.segments,
+            text=join_texts(s.text for s in segments),
+            segments=segments,
             language=transcript.language,
             usage=usage,
         )
         if job.mode is not Mode.TRANSLATE or not out.text:
             return out
         if _same_language(transcript.language, target):
-            # Already in the target language: the transcript is the translation, in
-            # Simplified characters (Whisper base writes Mandarin in either script).
-            if transcript.language == "zh":
-                out.segments = [
-                    replace(s, text=zhconv.convert(s.text, "zh-cn")) for s in out.segments
-                ]
-                out.text = join_texts(s.text for s in out.segments)
+            # Already in the target language: the transcript is the translation.
             return out
-        segments = await self.translator.translate(transcript.segments, params, usage)
+        segments = await self.translator.translate(out.segments, params, usage)
         out.segments = segments
         out.text = join_texts(s.text for s in segments)
         return out

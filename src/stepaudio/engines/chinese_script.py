@@ -1,0 +1,52 @@
+"""One Chinese script per transcript.
+
+Whisper has a single language token for Chinese and writes Mandarin in either script,
+switching within a recording (律師 beside 律师 in one clip): a reader gets a mix. The
+request's ``language`` says which script it wants: ``zh``, ``zh-CN``, ``zh-Hans``, ``zh-SG``
+(Simplified, the default for Chinese), ``zh-TW``, ``zh-Hant`` (Traditional, Taiwan's
+forms) or ``zh-HK``, ``zh-MO`` (Traditional, Hong Kong's). Whisper itself is told ``zh``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+import zhconv  # type: ignore[import-untyped]
+
+from stepaudio.engines.base import Segment
+
+SIMPLIFIED = "zh-cn"
+_SCRIPTS = {
+    "zh": SIMPLIFIED,
+    "zh-cn": SIMPLIFIED,
+    "zh-hans": SIMPLIFIED,
+    "zh-sg": "zh-sg",
+    "zh-tw": "zh-tw",
+    "zh-hant": "zh-tw",
+    "zh-hk": "zh-hk",
+    "zh-mo": "zh-hk",
+}
+
+
+def split_language(language: str | None) -> tuple[str | None, str | None]:
+    """A request's ``language`` as (Whisper's code, the Chinese script asked for, if any).
+
+    Codes other than Chinese's pass as they are (Whisper refuses the ones it lacks)."""
+    if language is None:
+        return None, None
+    key = language.strip().lower().replace("_", "-")
+    if key in _SCRIPTS:
+        return "zh", _SCRIPTS[key]
+    return language, None
+
+
+def in_script(segments: Iterable[Segment], script: str) -> list[Segment]:
+    """The segments, their text and words written in ``script`` (a zhconv locale)."""
+    out = []
+    for s in segments:
+        words = s.words
+        if words is not None:
+            words = [replace(w, word=zhconv.convert(w.word, script)) for w in words]
+        out.append(replace(s, text=zhconv.convert(s.text, script), words=words))
+    return out

@@ -1,0 +1,32 @@
+"""The script a request's Chinese language code asks for (no model loaded)."""
+
+from __future__ import annotations
+
+from stepaudio.engines.base import Segment, Word
+from stepaudio.engines.chinese_script import SIMPLIFIED, in_script, split_language
+
+
+def test_chinese_codes_tell_whisper_zh_and_keep_the_script() -> None:
+    assert split_language(None) == (None, None)
+    assert split_language("zh") == ("zh", SIMPLIFIED)
+    assert split_language("zh-CN") == ("zh", SIMPLIFIED)
+    assert split_language("zh_Hans") == ("zh", SIMPLIFIED)
+    assert split_language("zh-TW") == ("zh", "zh-tw")
+    assert split_language("zh-Hant") == ("zh", "zh-tw")
+    assert split_language("ZH-HK") == ("zh", "zh-hk")
+    # Other codes, made-up Chinese ones included, are Whisper's to accept or refuse.
+    assert split_language("en") == ("en", None)
+    assert split_language("zh-xx") == ("zh-xx", None)
+
+
+def test_text_and_words_are_written_in_one_script() -> None:
+    words = [Word("律師", 0.0, 0.5), Word("楊春", 0.5, 1.0)]
+    mixed = [Segment(0.0, 1.0, "律師楊春", words=words), Segment(1.0, 2.0, "大块文章")]
+    simplified = in_script(mixed, SIMPLIFIED)
+    assert [s.text for s in simplified] == ["律师杨春", "大块文章"]
+    assert [w.word for w in simplified[0].words or []] == ["律师", "杨春"]
+    assert simplified[1].words is None
+    traditional = in_script(mixed, "zh-tw")
+    assert [s.text for s in traditional] == ["律師楊春", "大塊文章"]
+    # Times and the rest of the segment are untouched.
+    assert [(s.start, s.end) for s in traditional] == [(0.0, 1.0), (1.0, 2.0)]
