@@ -83,7 +83,7 @@ def process(
     target_lang: str | None = typer.Option(
         None, "--target-lang", help="For translate", show_default=DEFAULT_TARGET_LANG
     ),
-    language: str | None = typer.Option(None, "--language", help="Spoken language code"),
+    language: str | None = typer.Option(None, "--language", help="Spoken language (en, zh, zh-TW)"),
     parallel: int | None = typer.Option(None, "-p", "--parallel", help="Windows at once"),
     segment_duration: float | None = typer.Option(
         None, "--segment-duration", help="Window length in seconds (default: planned)"
