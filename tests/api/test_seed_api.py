@@ -57,11 +57,14 @@ def test_english_wer_within_8_percent(client: httpx.Client):
 
 
 @pytest.mark.heavy
-def test_mandarin_cer_within_25_percent(client: httpx.Client):
+def test_mandarin_cer_within_23_percent(client: httpx.Client):
+    # Whisper base in float32 for Mandarin (whisper.chinese_compute_type): 21.0 % here.
+    # In int8 it was 21.7 % on one CPU and 25.5 % on another (AVX-512 VNNI): int8 kernels
+    # differ by instruction set, and a bar on them failed CI on the other machine.
     entries = referenced("zh")
     score = cer(*transcribe_references(client, "zh"))
     print(f"Mandarin CER over {len(entries)} clips: {score:.3f}")
-    assert score <= 0.25
+    assert score <= 0.23
 
 
 @pytest.mark.parametrize("fmt", SEED_FORMATS)

@@ -77,6 +77,7 @@ class EmbeddedEngine:
             beam_size=whisper.beam_size,
             batch_size=whisper.batch_size,
             device=resolve_device(device),
+            chinese_compute_type=whisper.chinese_compute_type,
         )
         self.llm_context = llm.context
         self.llm = LocalLLM(

@@ -81,11 +81,13 @@ def resolve_device(device: str) -> str:
 
 
 class WhisperTranscriber:
-    """Thread-safe lazy holder of one ``WhisperModel``.
+    """Thread-safe lazy holder of the ``WhisperModel`` (one per compute type in use).
 
     ``batch_size`` over 1: speech chunks of a call are decoded that many at once
     (whisper_batched.py); 0 or 1: faster-whisper's sequential ``transcribe``.
-    ``device``: ``cpu`` or ``cuda`` (``resolve_device`` turns the setting into one)."""
+    ``device``: ``cpu`` or ``cuda`` (``resolve_device`` turns the setting into one).
+    ``chinese_compute_type``: the compute type for Mandarin (given or detected), where
+    int8 costs Whisper base 4.5 points of CER (docs/benchmarks.md); empty: the same."""
 
     def __init__(
         self,
@@ -98,38 +100,55 @@ class WhisperTranscriber:
         beam_size: int = 5,
         batch_size: int = 0,
         device: str = "cpu",
+        chinese_compute_type: str = "",
     ):
         self._name = model
         self._models_dir = models_dir
         self._compute_type = compute_type
+        self._chinese_compute_type = chinese_compute_type or compute_type
         self._cpu_threads = cpu_threads
         self._workers = workers
         self.beam_size = beam_size
         self.batch_size = batch_size
         self.device = device
-        self._model = None
+        self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
         return self._name
 
-    def model(self):
+    def model(self, compute_type: str | None = None):
+        """The model in ``compute_type`` (default: the transcriber's), loaded on first use."""
+        compute_type = compute_type or self._compute_type
         with self._lock:
-            if self._model is None:
+            if compute_type not in self._models:
                 from faster_whisper import WhisperModel
 
-                self._model = WhisperModel(
+                self._models[compute_type] = WhisperModel(
                     resolve_whisper(self._name, self._models_dir),
                     device=self.device,
-                    compute_type=self._compute_type,
+                    compute_type=compute_type,
                     cpu_threads=self._cpu_threads,
                     # A replica per lane and worker: a short request's window runs
                     # beside a long request's and a background task's (the pipeline's
                     # lanes, sync_first) instead of queueing behind their every call.
                     num_workers=LANES * self._workers,
                 )
-            return self._model
+            return self._models[compute_type]
+
+    def _model_for(self, audio: np.ndarray, language: str | None) -> tuple[Any, str | None]:
+        """The model for this audio, and its language where it had to be detected first."""
+        model = self.model()
+        if self._chinese_compute_type == self._compute_type:
+            return model, language
+        if language is None:
+            # The same detection transcribe would run (first 30 s), done here to pick the
+            # model; the language is then passed on, so it is not detected twice.
+            language = model.detect_language(audio)[0]
+        if language == "zh":
+            model = self.model(self._chinese_compute_type)
+        return model, language
 
     def transcribe(
         self,
@@ -154,9 +173,10 @@ class WhisperTranscriber:
         try:
             options.setdefault("beam_size", self.beam_size)
             batch_size = options.pop("batch_size", self.batch_size)
+            model, language = self._model_for(audio, language)
             if batch_size > 1 and whisper_batched.batchable(options):
                 segments, detected = whisper_batched.transcribe(
-                    self.model(),
+                    model,
                     audio,
                     batch_size=batch_size,
                     language=language,
@@ -164,9 +184,7 @@ class WhisperTranscriber:
                     options=options,
                 )
             else:
-                segments, info = self.model().transcribe(
-                    audio, language=language, task=task, **options
-                )
+                segments, info = model.transcribe(audio, language=language, task=task, **options)
                 detected = info.language
             out = [_segment(s) for s in segments if not _hallucinated(s)]
         except ValueError as exc:
