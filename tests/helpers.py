@@ -11,6 +11,9 @@ from pathlib import Path
 import jiwer
 import zhconv
 
+from stepaudio.engines.degenerate import in_target_script
+from stepaudio.text import CJK_WORD
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -58,3 +61,9 @@ def wer(refs: list[str], hyps: list[str]) -> float:
 
 def cer(refs: list[str], hyps: list[str]) -> float:
     return jiwer.cer([normalize_zh(r) for r in refs], [normalize_zh(h) for h in hyps])
+
+
+def is_english(text: str) -> bool:
+    """Written in English: Latin letters, no CJK word (typographic quotes and dashes, which
+    the text model writes as often as ASCII ones, allowed)."""
+    return bool(text.strip()) and in_target_script(text, "English") and not CJK_WORD.search(text)

@@ -30,3 +30,10 @@ def test_text_and_words_are_written_in_one_script() -> None:
     assert [s.text for s in traditional] == ["律師楊春", "大塊文章"]
     # Times and the rest of the segment are untouched.
     assert [(s.start, s.end) for s in traditional] == [(0.0, 1.0), (1.0, 2.0)]
+
+
+def test_marks_after_chinese_become_full_width_and_others_stay() -> None:
+    [s] = in_script(
+        [Segment(0.0, 1.0, "律師楊春淹井,大塊文章的底色. 好嗎? 4.5 分, AI, 模型。")], SIMPLIFIED
+    )
+    assert s.text == "律师杨春淹井，大块文章的底色。好吗？4.5 分，AI, 模型。"

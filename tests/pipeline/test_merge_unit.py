@@ -108,6 +108,13 @@ def test_s2t_answer_holds_transcript_and_summary() -> None:
     assert merged.transcript == "one. two." and merged.summary == "Counting."
 
 
+def test_s2t_of_chinese_audio_labels_its_parts_in_chinese() -> None:
+    outputs = [ModelOutput("一。", language="zh"), ModelOutput("二。", language="zh")]
+    merged = run(Mode.S2T, outputs, FakeTextEngine(lambda prompt: "数数。"))
+    assert merged.answer == "转写：\n一。二。\n\n摘要：\n数数。"
+    assert merged.transcript == "一。二。" and merged.summary == "数数。"
+
+
 def test_empty_summary_is_marked_truncated() -> None:
     merged = run(Mode.SUMMARIZE, [ModelOutput("words.")], FakeTextEngine(lambda prompt: " "))
     assert merged.truncated

@@ -9,6 +9,7 @@ forms) or ``zh-HK``, ``zh-MO`` (Traditional, Hong Kong's). Whisper itself is tol
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -29,6 +30,20 @@ _SCRIPTS = {
 }
 
 
+# Whisper punctuates Mandarin with ASCII marks ("淹井,大块"); Chinese text uses the
+# full-width ones. Only a mark right after a Han character changes: "4.5", "AI, 模型" stay.
+_AFTER_HAN = re.compile(r"(?<=[\u3400-\u9fff])(?:([,?!:;]) ?|\.(?: |$))")
+_FULL_WIDTH = {",": "，", "?": "？", "!": "！", ":": "：", ";": "；", None: "。"}
+
+
+def _chinese_punctuation(text: str) -> str:
+    return _AFTER_HAN.sub(lambda m: _FULL_WIDTH[m.group(1)], text)
+
+
+def _written(text: str, script: str) -> str:
+    return _chinese_punctuation(zhconv.convert(text, script))
+
+
 def split_language(language: str | None) -> tuple[str | None, str | None]:
     """A request's ``language`` as (Whisper's code, the Chinese script asked for, if any).
 
@@ -42,11 +57,12 @@ def split_language(language: str | None) -> tuple[str | None, str | None]:
 
 
 def in_script(segments: Iterable[Segment], script: str) -> list[Segment]:
-    """The segments, their text and words written in ``script`` (a zhconv locale)."""
+    """The segments, their text and words written in ``script`` (a zhconv locale), with
+    Chinese punctuation."""
     out = []
     for s in segments:
         words = s.words
         if words is not None:
-            words = [replace(w, word=zhconv.convert(w.word, script)) for w in words]
-        out.append(replace(s, text=zhconv.convert(s.text, script), words=words))
+            words = [replace(w, word=_written(w.word, script)) for w in words]
+        out.append(replace(s, text=_written(s.text, script), words=words))
     return out

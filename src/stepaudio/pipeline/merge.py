@@ -104,7 +104,11 @@ async def merge(
         truncated = truncated or reduced.truncated
         summary = reduced.text if mode in (Mode.S2T, Mode.SUMMARIZE) else None
         if mode is Mode.S2T:
-            answer = f"Transcript:\n{transcript}\n\nSummary:\n{summary}"
+            # The labels in the recording's language, as the summary is.
+            if zh:
+                answer = f"转写：\n{transcript}\n\n摘要：\n{summary}"
+            else:
+                answer = f"Transcript:\n{transcript}\n\nSummary:\n{summary}"
         else:
             answer = reduced.text
         if not answer.strip():
