@@ -89,7 +89,12 @@ def _transcripts(refs: dict) -> dict:
     from stepaudio.testing.longaudio import load_pcm
 
     settings = Settings()
-    whisper = WhisperTranscriber("base", settings.models_path, beam_size=5)
+    whisper = WhisperTranscriber(
+        "base",
+        settings.models_path,
+        beam_size=5,
+        chinese_compute_type=settings.whisper.chinese_compute_type,
+    )
     out: dict = {"segments": {}, "whisper_en": {}}
     clips = {*refs["en_zh"], *refs["zh_en"], *(q["clip"] for q in refs["questions"])}
     for clip in sorted(clips):
