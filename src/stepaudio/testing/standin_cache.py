@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from stepaudio.config import WhisperSettings
+from stepaudio.engines.chinese_script import SIMPLIFIED, in_script
 from stepaudio.engines.whisper import WhisperTranscriber
+from stepaudio.text import join_texts
 
 
 class CachedTranscriber:
@@ -30,7 +32,12 @@ class CachedTranscriber:
         with self._lock:
             if key not in self._cache:
                 result = self.whisper.transcribe(pcm, task=task)
-                self._cache[key] = (result.text, result.language)
+                text = result.text
+                if result.language == "zh":
+                    # Step-Audio writes Mandarin in Simplified characters with Chinese
+                    # punctuation, as the embedded engine now does.
+                    text = join_texts(s.text for s in in_script(result.segments, SIMPLIFIED))
+                self._cache[key] = (text, result.language)
             return self._cache[key]
 
 
@@ -41,6 +48,10 @@ def shared_transcriber(models_dir: Path) -> CachedTranscriber:
     defaults = WhisperSettings()
     return CachedTranscriber(
         WhisperTranscriber(
-            "base", models_dir, beam_size=defaults.beam_size, batch_size=defaults.batch_size
+            "base",
+            models_dir,
+            beam_size=defaults.beam_size,
+            batch_size=defaults.batch_size,
+            chinese_compute_type=defaults.chinese_compute_type,
         )
     )
