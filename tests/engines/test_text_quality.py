@@ -102,8 +102,9 @@ def test_speech_said_three_times_is_transcribed_three_times(client, tmp_path: Pa
     text = r.json()["answer"].lower()
     # Whisper has looped here (13 repeats); the guard's retry keeps what was said. Repeated
     # speech compresses well, so Whisper falls back to sampling and the words vary run to
-    # run ("ask not" / "asked not"): judge the count of repeats and the words as a whole.
-    assert text.count("fellow americans") == 3, text
+    # run ("ask not" / "asked not", a dropped "and so my fellow americans"): judge the count
+    # of the sentence's core, said once in each repeat, and the words as a whole.
+    assert text.count("your country can do for you") == 3, text
     assert wer([" ".join([JFK] * 3)], [text]) <= 0.25, text
 
 
