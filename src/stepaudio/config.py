@@ -30,7 +30,9 @@ class BackendConfig(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
     url: str
-    """Base URL (``http://host:9999``); a full ``…/v1/chat/completions`` URL is accepted."""
+    """Base URL (``http://host:9999``); a full ``…/v1/chat/completions`` URL is accepted.
+    Userinfo (``http://user:pass@host``, percent-encoded) is sent as Basic auth and shown
+    nowhere."""
     model: str = "Step-Audio-R1.1"
     """Served model name (vLLM's ``--served-model-name``)."""
     max_concurrency: int = Field(4, ge=1)
@@ -122,7 +124,9 @@ class WebhookSettings(_Group):
     retries: int = Field(5, ge=0)
     """Retries of a task's webhook call after the first try fails."""
     timeout_s: float = Field(10, gt=0)
-    """Timeout of one webhook call."""
+    """Overall deadline of one webhook delivery try: the address check, connecting,
+    sending, and reading the answer's status and first few KB (a slower receiver fails
+    the try)."""
     backoff_s: float = Field(2, ge=0)
     """Wait before the first webhook retry; doubled after each (retries are scheduled in
     the database, no worker waits for them)."""
@@ -241,6 +245,9 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     """Serve ``/metrics`` without a key (for a scraper on a private network) even when
     ``api_keys`` is set."""
+    page_session_hours: float = Field(12, gt=0)
+    """How long a login on the web page lasts. The cookie holds a random session id
+    (kept, hashed, in the task database), never the key; logging out ends it at once."""
 
     # -- limits -----------------------------------------------------------------------
     max_upload_mb: float = Field(2048, gt=0)
@@ -257,8 +264,9 @@ class Settings(BaseSettings):
     beyond), so one caller cannot take every slot. None (or no ``api_keys``): only the
     global limit."""
     max_json_mb: float = Field(64, gt=0)
-    """Largest JSON body accepted (``/v1/chat/completions`` with inline audio), in MiB;
-    counted as it arrives (413 beyond)."""
+    """Largest body accepted other than an upload (JSON in any spelling, e.g.
+    ``/v1/chat/completions`` with inline audio), in MiB; counted as it arrives (413
+    beyond)."""
     body_idle_timeout_s: float = Field(30, gt=0)
     """A request body that sends nothing for this long is cut with 408."""
     min_upload_kib_s: float = Field(8, ge=0)

@@ -36,12 +36,30 @@ transport failures become these classes in one table, ``stepaudio.engines.http``
 
 Each carries ``message``, ``param`` (the offending field, if any) and ``code`` (a short
 machine-readable reason); ``to_dict()`` gives the ``{"message", "type", "param", "code"}``
-object of the API's error body.
+object of the API's error body. The message is scrubbed of URL credentials
+(``scrub_credentials``) as the error is made, so no log line, status or error body built
+from it can show them.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#'\"<>]*@")
+"""A URL's scheme and the userinfo after it: up to the last ``@`` before the path (a
+password may hold an unescaped ``@``), never across a space, a quote or a bracket."""
+
+
+def scrub_credentials(text: str) -> str:
+    """``text`` with the userinfo (``user:pass@``) taken out of every URL in it.
+
+    The engines never put credentials in their messages (``engines/http.py`` strips them
+    from the configured URLs), but messages also quote text from elsewhere: a backend's
+    or proxy's error body, a library's exception. This is the net under those. It lives
+    here, not in ``stepaudio.text``, because the two bottom modules may not import each
+    other (pyproject's layer contract)."""
+    return _URL_USERINFO.sub(r"\1", text)
 
 
 class StepAudioError(Exception):
@@ -50,6 +68,7 @@ class StepAudioError(Exception):
     default_code = "internal_error"
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        message = scrub_credentials(message)
         super().__init__(message)
         self.message = message
         self.param = param
@@ -67,7 +86,10 @@ class StepAudioError(Exception):
         return False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+        """The API's error object. The message is scrubbed again: callers may have
+        rewritten it in place since (``api.uploads.in_client_terms``)."""
+        message = scrub_credentials(self.message)
+        return {"message": message, "type": self.type, "param": self.param, "code": self.code}
 
 
 class BadRequest(StepAudioError):

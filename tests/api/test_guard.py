@@ -149,6 +149,8 @@ def test_expect_continue_is_answered_without_asking_for_the_body(guarded):
         {"Authorization": "Basic c2VrcmV0"},
         {"X-API-Key": ""},
         {"Cookie": "stepaudio_key=wrong"},
+        {"Cookie": f"stepaudio_key={KEY}"},  # the key itself in a cookie: no more
+        {"Cookie": "stepaudio_session=wrong"},
     ],
 )
 @pytest.mark.parametrize(
@@ -164,7 +166,9 @@ def test_every_route_needs_the_key(guarded, path: str, headers: dict):
 
 def test_key_by_header_or_cookie_opens_routes_and_health_stays_open(guarded):
     url, _ = guarded
-    for headers in (AUTH, {"X-API-Key": KEY}, {"Cookie": f"stepaudio_key={KEY}"}):
+    login = httpx.post(url + "/login", data={"key": KEY}, follow_redirects=False)
+    session = {"Cookie": f"stepaudio_session={login.cookies['stepaudio_session']}"}
+    for headers in (AUTH, {"X-API-Key": KEY}, session):
         assert httpx.get(url + "/api/status", headers=headers).status_code == 200
         assert httpx.get(url + "/openapi.json", headers=headers).status_code == 200
     assert httpx.get(url + "/health").status_code == 200

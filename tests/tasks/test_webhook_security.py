@@ -3,7 +3,11 @@
 A stranger submits tasks whose ``webhook_url`` points at loopback, private, link-local
 (cloud metadata) and other internal addresses, in every spelling; a canary HTTP server on
 127.0.0.1 shows that no request ever reaches it. Deliveries that are allowed carry a
-signature the receiver verifies with its key's secret."""
+signature the receiver verifies with its key's secret.
+
+A receiver the caller runs must not hold a worker either: one dripping its answer a byte
+a second, or one whose name takes forever to look up, fails the try at its one deadline;
+one sending hundreds of MiB has only its first few KB read."""
 
 from __future__ import annotations
 
@@ -11,12 +15,18 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
+import re
+import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -24,9 +34,16 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from stepaudio.api import create_app
 from stepaudio.config import Settings
 from stepaudio.engines.embedded import EmbeddedEngine
+from stepaudio.tasks import outbound
 from stepaudio.tasks.async_store import AsyncTaskStore
-from stepaudio.tasks.outbound import UnsafeURL, check_url
-from stepaudio.tasks.outbox import Outbox, WebhookQueue, master_secret, owner_secret
+from stepaudio.tasks.outbound import MAX_ANSWER_BYTES, UnsafeURL, check_url, post_pinned
+from stepaudio.tasks.outbox import (
+    Outbox,
+    WebhookJob,
+    WebhookQueue,
+    master_secret,
+    owner_secret,
+)
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 from tests.tasks.test_store import new_task, shown
@@ -197,3 +214,220 @@ def test_the_secret_route_gives_each_key_its_own(tmp_path: Path, embedded: Embed
         assert a.status_code == b.status_code == 200
         assert a.json()["secret"].startswith("whsec_") and a.json() != b.json()
         assert api.get("/api/webhook/secret").status_code == 401
+
+
+# -- receivers that hold the delivery ---------------------------------------------------
+
+Reply = Callable[[socket.socket, threading.Event], None]
+"""Writes an answer on an accepted connection (its request read); stops when the event is
+set (the test is over)."""
+
+
+def _read_request(conn: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before its request")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE)
+    while length and len(body) < int(length.group(1)):
+        body += conn.recv(65536)
+
+
+@contextmanager
+def raw_receiver(reply: Reply) -> Iterator[int]:
+    """A receiver on 127.0.0.1 speaking HTTP by hand (its port), so that it can answer as
+    slowly or as much as an attacker would."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    threads: list[threading.Thread] = []
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            try:
+                _read_request(conn)
+                reply(conn, stop)
+            except OSError:
+                pass  # the client closed the connection: what the tests want
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=serve, args=(conn,), daemon=True)
+            thread.start()
+            threads.append(thread)
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        acceptor.join(5)
+        listener.close()
+        for thread in threads:
+            thread.join(5)
+
+
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"
+
+
+def dripping(start: int) -> Reply:
+    """Sends ``start`` bytes of a 200 answer at once, then the rest a byte a second."""
+
+    def reply(conn: socket.socket, stop: threading.Event) -> None:
+        answer = ANSWER + b"x" * 100
+        conn.sendall(answer[:start])
+        for i in range(start, len(answer)):
+            if stop.wait(1):
+                return
+            conn.sendall(answer[i : i + 1])
+
+    return reply
+
+
+def flooding(status: int, total: int, sent: list[int], done: threading.Event) -> Reply:
+    """Answers ``status`` with a ``total``-byte body, counting in ``sent`` what the socket
+    took before the client hung up."""
+
+    def reply(conn: socket.socket, stop: threading.Event) -> None:
+        try:
+            conn.sendall(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n" % (status, total))
+            chunk = b"x" * (1 << 20)
+            while sent[0] < total and not stop.is_set():
+                conn.sendall(chunk)
+                sent[0] += len(chunk)
+        finally:
+            done.set()
+
+    return reply
+
+
+def _job(make_store, tmp_path: Path, url: str, **settings: Any) -> tuple[Outbox, WebhookJob]:
+    store = make_store(webhook_allow_hosts=["127.0.0.1", "hook.slow-dns.test"], **settings)
+    _finished_task(store, tmp_path, url)
+    [job] = WebhookQueue(store).claim(1)
+    return Outbox(AsyncTaskStore(store), store.settings), job
+
+
+def _timed_try(outbox: Outbox, job: WebhookJob) -> tuple[bool, float]:
+    """One try, and how long it took (bounded, so that a try that hangs fails the test)."""
+    started = time.monotonic()
+    ok = asyncio.run(asyncio.wait_for(outbox.try_once(job), 15))
+    return ok, time.monotonic() - started
+
+
+@pytest.mark.parametrize("start", [0, len(ANSWER)], ids=["status-line", "body"])
+def test_a_dripping_receiver_fails_the_try_at_its_deadline(
+    make_store, tmp_path: Path, caplog, start: int
+):
+    """A byte a second resets any per-read timeout; the deadline of the whole try does
+    not move (2 s here), and the try is a failed one, logged."""
+    caplog.set_level(logging.INFO, logger="stepaudio.tasks.outbox")
+    with raw_receiver(dripping(start)) as port:
+        outbox, job = _job(
+            make_store, tmp_path, f"http://127.0.0.1:{port}/hook", webhook_timeout_s=2
+        )
+        ok, took = _timed_try(outbox, job)
+    assert not ok
+    assert 1.9 < took < 4, took
+    assert "not done within the 2 s deadline" in caplog.text
+    # Recorded as an ordinary failed try: due again after its backoff, never held longer.
+    assert outbox.queue.record(job, ok) == "pending"
+
+
+def test_a_hanging_lookup_fails_the_try_at_its_deadline(
+    make_store, tmp_path: Path, caplog, monkeypatch
+):
+    """The deadline covers the address check too: a name whose lookup hangs (a DNS
+    server the caller runs can answer that slowly) does not hold the try."""
+    caplog.set_level(logging.INFO, logger="stepaudio.tasks.outbox")
+    released = threading.Event()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hook.slow-dns.test":
+            released.wait(30)
+            raise socket.gaierror("too late")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", getaddrinfo)
+    try:
+        outbox, job = _job(make_store, tmp_path, "http://127.0.0.1:9/hook", webhook_timeout_s=1)
+        job = WebhookJob(**{**job.__dict__, "url": "http://hook.slow-dns.test/hook"})
+        ok, took = _timed_try(outbox, job)
+    finally:
+        released.set()
+    assert not ok
+    assert 0.9 < took < 3, took
+    assert "not done within the 1 s deadline" in caplog.text
+
+
+def _peak_rss_while(run: Callable[[], Any]) -> tuple[Any, int]:
+    """``run()``'s result, and how far above its starting RSS this process went meanwhile."""
+    process = psutil.Process()
+    base = peak = process.memory_info().rss
+    running = True
+
+    def sample() -> None:
+        nonlocal peak
+        while running:
+            peak = max(peak, process.memory_info().rss)
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = run()
+    finally:
+        running = False
+        sampler.join()
+    return result, max(peak, process.memory_info().rss) - base
+
+
+MiB = 1 << 20
+
+
+def test_a_huge_answer_is_not_read(make_store, tmp_path: Path):
+    """A 200 MiB answer: the try reads its status and first few KB and hangs up, so the
+    receiver gets only what the sockets' buffers take, and our memory barely moves. A 2xx
+    with a huge body is still a delivery."""
+    sent, done = [0], threading.Event()
+    with raw_receiver(flooding(200, 200 * MiB, sent, done)) as port:
+        outbox, job = _job(
+            make_store, tmp_path, f"http://127.0.0.1:{port}/hook", webhook_timeout_s=10
+        )
+        (ok, took), grew = _peak_rss_while(lambda: _timed_try(outbox, job))
+        assert done.wait(5), "the receiver is still sending: the client did not hang up"
+    assert ok
+    assert sent[0] < 50 * MiB, f"{sent[0] / MiB:.0f} MiB sent"
+    assert grew < 50 * MiB, f"RSS grew {grew / MiB:.0f} MiB"
+    assert took < 5, took
+
+
+def test_the_answer_read_is_its_status_and_head():
+    """``post_pinned`` gives the status and at most ``MAX_ANSWER_BYTES`` of the body."""
+    sent, done = [0], threading.Event()
+    with raw_receiver(flooding(500, 64 * MiB, sent, done)) as port:
+        target = check_url(f"http://127.0.0.1:{port}/hook", ["127.0.0.1"])
+        answer = asyncio.run(post_pinned(target, b"{}", {}, 5))
+        assert done.wait(5)
+    assert answer.status_code == 500 and not answer.is_success
+    assert answer.head == b"x" * MAX_ANSWER_BYTES
+    assert sent[0] < 32 * MiB
+
+
+@pytest.mark.parametrize("timeout_s", [0.5, 10, 3600])
+def test_a_claim_outlasts_the_deadline_of_its_try(make_store, timeout_s: float):
+    """A try still under way is never claimed again: its claim lasts longer than all the
+    try may take."""
+    queue = WebhookQueue(make_store(webhook_timeout_s=timeout_s))
+    assert queue.deadline_s == timeout_s
+    assert queue.hold_s > queue.deadline_s

@@ -7,12 +7,13 @@ form, and ``next`` never leads off the site.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from stepaudio.api.auth import KEY_COOKIE
+from stepaudio.api.sessions import CACHE_S, SESSION_COOKIE
 from stepaudio.ui.login import safe_next
 from tests.ui.conftest import KEY, Keyed
 
@@ -64,20 +65,43 @@ def test_wrong_key_is_401_with_the_form_and_no_cookie(client: httpx.Client):
     assert '<form method="post" action="/login">' in r.text
 
 
-def test_right_key_sets_a_strict_httponly_cookie_and_goes_on(client: httpx.Client):
+def session_of(response: httpx.Response) -> str:
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
+    return cookie.split(";", 1)[0].split("=", 1)[1]
+
+
+def test_right_key_sets_a_strict_httponly_session_cookie_and_goes_on(client: httpx.Client):
     r = client.post("/login", data={"key": KEY, "next": "/ui/?task=abc"})
     assert r.status_code == 303
     assert r.headers["location"] == "/ui/?task=abc"
-    cookie = r.headers["set-cookie"]
-    assert cookie.startswith(f"{KEY_COOKIE}={KEY};")
-    flags = {part.strip().lower() for part in cookie.split(";")}
+    session = session_of(r)
+    assert KEY not in r.headers["set-cookie"], "the cookie must never hold the key"
+    assert len(session) >= 40  # 256 random bits
+    flags = {part.strip().lower() for part in r.headers["set-cookie"].split(";")}
     assert {"httponly", "samesite=strict", "path=/"} <= flags
     assert "secure" not in flags  # plain http on loopback
-    # The cookie opens the page (and the API) as the key does.
-    page = client.get("/ui/", headers=HTML, cookies={KEY_COOKIE: KEY})
+    assert any(f.startswith("max-age=") and int(f[8:]) > 0 for f in flags)  # it expires
+    # The session opens the page (and the API) as the key does.
+    page = client.get("/ui/", headers=HTML, cookies={SESSION_COOKIE: session})
     assert page.status_code == 200 and "gradio" in page.text.lower()
-    tasks = client.get("/api/tasks", cookies={KEY_COOKIE: KEY})
+    tasks = client.get("/api/tasks", cookies={SESSION_COOKIE: session})
     assert tasks.status_code == 200
+    # Two logins are two sessions.
+    assert session_of(client.post("/login", data={"key": KEY})) != session
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        {"stepaudio_key": KEY},  # the old cookie held the key itself: no longer a way in
+        {SESSION_COOKIE: KEY},
+        {SESSION_COOKIE: "x" * 43},
+        {SESSION_COOKIE: "x" * 5000},
+    ],
+)
+def test_a_forged_or_raw_key_cookie_opens_nothing(client: httpx.Client, cookie: dict):
+    assert client.get("/api/tasks", cookies=cookie).status_code == 401
 
 
 def test_cookie_is_secure_when_the_request_came_over_https(client: httpx.Client):
@@ -116,11 +140,54 @@ def test_another_site_cannot_post_the_login_form(client: httpx.Client):
     assert same.status_code == 303
 
 
-def test_logout_clears_the_cookie(client: httpx.Client):
-    r = client.get("/logout", cookies={KEY_COOKIE: KEY})
+def test_logout_revokes_the_session_and_clears_the_cookie(client: httpx.Client):
+    session = session_of(client.post("/login", data={"key": KEY}))
+    cookies = {SESSION_COOKIE: session}
+    assert client.get("/api/tasks", cookies=cookies).status_code == 200
+    # A GET (a link or an image on any site) changes nothing: it shows a button.
+    shown = client.get("/logout", cookies=cookies, headers=HTML)
+    assert shown.status_code == 200 and '<form method="post" action="/logout">' in shown.text
+    assert "set-cookie" not in shown.headers
+    assert client.get("/api/tasks", cookies=cookies).status_code == 200
+    r = client.post("/logout", cookies=cookies)
     assert r.status_code == 303 and r.headers["location"] == "/login"
     cookie = r.headers["set-cookie"].lower()
-    assert cookie.startswith(f"{KEY_COOKIE}=") and "max-age=0" in cookie
+    assert cookie.startswith(f"{SESSION_COOKIE}=") and "max-age=0" in cookie
+    # Revoked on the server: a copy of the cookie kept elsewhere opens nothing any more.
+    assert client.get("/api/tasks", cookies=cookies).status_code == 401
+    assert client.get("/ui/", cookies=cookies, headers=HTML).status_code == 303
+
+
+def test_another_site_cannot_post_the_logout(client: httpx.Client):
+    session = session_of(client.post("/login", data={"key": KEY}))
+    cookies = {SESSION_COOKIE: session}
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Origin": "null"},
+    ):
+        r = client.post("/logout", cookies=cookies, headers=headers)
+        assert r.status_code == 403, headers
+        assert "set-cookie" not in r.headers
+    assert client.get("/api/tasks", cookies=cookies).status_code == 200
+
+
+def test_a_session_expires(keyed: Keyed):
+    """A session row past its time opens nothing (checked on the database row)."""
+    from datetime import timedelta
+
+    from sqlalchemy import create_engine, update
+
+    from stepaudio.tasks.models import PageSession, utcnow
+
+    with httpx.Client(base_url=keyed.url, timeout=30, follow_redirects=False) as c:
+        session = session_of(c.post("/login", data={"key": KEY}))
+        engine = create_engine(f"sqlite:///{keyed.data_dir / 'tasks.db'}")
+        with engine.begin() as conn:
+            conn.execute(update(PageSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        engine.dispose()
+        time.sleep(CACHE_S + 0.5)  # a live answer is remembered this long in-process
+        assert c.get("/api/tasks", cookies={SESSION_COOKIE: session}).status_code == 401
 
 
 def test_without_keys_there_is_no_login(server: str):

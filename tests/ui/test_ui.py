@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from stepaudio.api.auth import KEY_COOKIE
+from stepaudio.api.sessions import SESSION_COOKIE
 from stepaudio.ui.i18n import LANGUAGES, TEXTS, pick_language, t
 from tests.helpers import clip
 from tests.ui.conftest import KEY, OTHER_KEY, open_page
@@ -246,7 +246,9 @@ def test_another_keys_task_in_the_address_is_not_shown(browser, keyed):
     task = r.json()["task_id"]
     context, page, watch = open_page(browser, keyed.url)
     try:
-        context.add_cookies([{"name": KEY_COOKIE, "value": KEY, "url": keyed.url}])
+        login = httpx.post(f"{keyed.url}/login", data={"key": KEY}, follow_redirects=False)
+        session = login.cookies[SESSION_COOKIE]
+        context.add_cookies([{"name": SESSION_COOKIE, "value": session, "url": keyed.url}])
         page.goto(f"{keyed.url}/ui/?task={task}")
         expect(page.locator(".sa-progress[data-state=error]")).to_contain_text(
             "not found", timeout=30_000

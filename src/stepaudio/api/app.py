@@ -11,6 +11,7 @@ from stepaudio import __version__
 from stepaudio.api import errors, openai, openai_chat, seed, tasks
 from stepaudio.api.guard import GuardMiddleware
 from stepaudio.api.services import Services
+from stepaudio.api.sessions import PageSessions
 from stepaudio.config import Settings
 from stepaudio.engines.base import Engine
 from stepaudio.engines.factory import build_engine
@@ -45,8 +46,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         "of any length, on Step-Audio-R1.1 backends or on the CPU.",
         lifespan=lifespan,
     )
+    sessions = PageSessions(
+        lambda: getattr(getattr(app.state, "services", None), "tasks", None),
+        settings.page_session_hours * 3600,
+    )
+    app.state.sessions = sessions
     # Outermost of ours: keys, admission and body limits before any route sees a byte.
-    app.add_middleware(GuardMiddleware, settings=settings)
+    app.add_middleware(GuardMiddleware, settings=settings, sessions=sessions)
     errors.install(app)
     app.include_router(seed.router)
     app.include_router(tasks.router)
@@ -56,5 +62,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # Imported here: without the page, Gradio (a large import) is never loaded.
         from stepaudio.ui import mount_ui
 
-        mount_ui(app, settings)  # the web page at /ui; / leads there
+        mount_ui(app, settings, sessions)  # the web page at /ui; / leads there
     return app

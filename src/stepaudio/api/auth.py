@@ -1,8 +1,9 @@
-"""API keys: ``Authorization: Bearer KEY``, ``X-API-Key: KEY`` or the web page's login
-cookie; none configured → open.
+"""API keys: ``Authorization: Bearer KEY``, ``X-API-Key: KEY``, or the web page's session
+cookie (``sessions.py``: a random id standing for a key's owner, never the key itself);
+none configured → open.
 
-The key is checked by ``guard.GuardMiddleware`` before any body is read; routes read the
-caller's identity it left in the request's state through ``caller``.
+The caller is identified by ``guard.GuardMiddleware`` (``identify``) before any body is
+read; routes read the identity it left in the request's state through ``caller``.
 """
 
 from __future__ import annotations
@@ -10,23 +11,52 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from pydantic import SecretStr
 
+from stepaudio.api.sessions import SESSION_COOKIE, PageSessions
 from stepaudio.errors import Unauthorized
 
 ANONYMOUS = "anonymous"
-KEY_COOKIE = "stepaudio_key"
-"""Cookie the web page's login sets (HttpOnly, SameSite=Strict); accepted like a header."""
 
 
-def presented_key(headers: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
-    """The key a request carries: Bearer token, ``X-API-Key``, or the login cookie."""
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request's headers carry: Bearer token or ``X-API-Key``."""
     auth = headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
-    return headers.get("x-api-key") or cookies.get(KEY_COOKIE) or None
+    return headers.get("x-api-key") or None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who a request comes from, and how to call the API again as them."""
+
+    owner: str | None
+    """The identity (None: no valid key or session)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Headers that present the same credentials (the page's in-process API calls)."""
+
+
+async def identify(
+    keys: Sequence[SecretStr],
+    sessions: PageSessions | None,
+    headers: Mapping[str, str],
+    cookies: Mapping[str, str],
+) -> Credentials:
+    """The caller of a request: a key in its headers, else the page's session cookie."""
+    if not keys:
+        return Credentials(ANONYMOUS)
+    key = presented_key(headers)
+    if key is not None:
+        return Credentials(owner_of(keys, key), {"X-API-Key": key})
+    session_id = cookies.get(SESSION_COOKIE)
+    if session_id and sessions is not None:
+        owner = await sessions.owner(session_id)
+        return Credentials(owner, {"Cookie": f"{SESSION_COOKIE}={session_id}"})
+    return Credentials(None)
 
 
 def owner_of(keys: Sequence[SecretStr], key: str | None) -> str | None:
@@ -62,7 +92,7 @@ def caller(request: Request) -> str:
     if who is None:
         # Reached only when the guard is not installed (an app built by hand in a test).
         settings = request.app.state.services.settings
-        who = owner_of(settings.api_keys, presented_key(request.headers, request.cookies))
+        who = owner_of(settings.api_keys, presented_key(request.headers))
     if who is None:
         raise unauthorized()
     return who

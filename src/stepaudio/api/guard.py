@@ -15,6 +15,13 @@ of the body is taken in:
    cut at the limit with 413; a body that stalls or trickles is cut with 408. Not
    calling ``receive`` before refusing is also what honours ``Expect: 100-continue``:
    the server sends "100 Continue" only once the app asks for the body.
+
+   The limit follows the route and the media type together (``body_limit``), never a
+   spelling: the upload limit only for ``multipart/form-data`` (in any case) on a route
+   that takes uploads; ``max_json_bytes`` for every other body of a key holder (JSON in
+   any spelling, ``+json`` types, no Content-Type at all, which FastAPI parses as JSON);
+   and ``PUBLIC_BODY_LIMIT`` for the public routes (``/login``), so a stranger cannot make
+   the form parser spool a file to disk before the handler says no.
 """
 
 from __future__ import annotations
@@ -31,15 +38,18 @@ from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stepaudio.api.auth import owner_of, presented_key, unauthorized
+from stepaudio.api.auth import identify, unauthorized
 from stepaudio.api.errors import error_body
+from stepaudio.api.sessions import PageSessions
 from stepaudio.config import Settings
 from stepaudio.errors import PayloadTooLarge, QueueFull, StepAudioError, TimedOut
 
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/login", "/logout"})
-# Routes whose requests carry audio: admitted (counted) before their body, so a burst of
-# uploads cannot fill the disk or the queue before anyone is refused.
-WORK_ROUTES = frozenset(
+PUBLIC_BODY_LIMIT = 16 << 10
+"""Largest body a route without a key takes (the login form: a key and two short fields)."""
+# Routes that take an uploaded file: the only ones whose multipart bodies may be of
+# upload size.
+UPLOAD_ROUTES = frozenset(
     {
         ("POST", "/api/process"),
         ("POST", "/api/task"),
@@ -47,9 +57,11 @@ WORK_ROUTES = frozenset(
         ("POST", "/ui/gradio_api/upload"),
         ("POST", "/v1/audio/transcriptions"),
         ("POST", "/v1/audio/translations"),
-        ("POST", "/v1/chat/completions"),
     }
 )
+# Routes whose requests carry audio: admitted (counted) before their body, so a burst of
+# uploads cannot fill the disk or the queue before anyone is refused.
+WORK_ROUTES = UPLOAD_ROUTES | {("POST", "/v1/chat/completions")}
 # Room for the multipart envelope and the form's other fields around the file.
 _MULTIPART_SLACK = 1 << 20
 
@@ -110,9 +122,10 @@ def slow_body() -> TimedOut:
 class GuardMiddleware:
     """See the module docstring. One per app; its counters are this app's own."""
 
-    def __init__(self, app: ASGIApp, settings: Settings):
+    def __init__(self, app: ASGIApp, settings: Settings, sessions: PageSessions | None = None):
         self.app = app
         self.settings = settings
+        self.sessions = sessions
         self.public = PUBLIC_PATHS | ({"/metrics"} if settings.metrics_public else set())
         self.working = 0
         self.working_by_key: Counter[str] = Counter()
@@ -122,7 +135,7 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        who = self._identify(scope, headers)
+        who = await self._identify(scope, headers)
         if who is None:
             await self._deny(scope, receive, send, headers)
             return
@@ -131,7 +144,7 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
 
-        limit = self._body_limit(headers)
+        limit = self._body_limit(scope, headers)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await self._answer(scope, receive, send, too_large(limit))
@@ -149,16 +162,21 @@ class GuardMiddleware:
                 if not self.working_by_key[who]:
                     del self.working_by_key[who]
 
-    def _identify(self, scope: Scope, headers: Headers) -> str | None:
+    async def _identify(self, scope: Scope, headers: Headers) -> str | None:
         if scope["path"] in self.public:
             return "anonymous"
         cookies = cookie_parser(headers.get("cookie", ""))
-        return owner_of(self.settings.api_keys, presented_key(headers, cookies))
+        found = await identify(self.settings.api_keys, self.sessions, headers, cookies)
+        return found.owner
 
-    def _body_limit(self, headers: Headers) -> int:
-        if headers.get("content-type", "").startswith("application/json"):
-            return self.settings.max_json_bytes
-        return self.settings.max_upload_bytes + _MULTIPART_SLACK
+    def _body_limit(self, scope: Scope, headers: Headers) -> int:
+        if scope["path"] in self.public:
+            return PUBLIC_BODY_LIMIT
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        upload_route = (scope["method"], scope["path"]) in UPLOAD_ROUTES
+        if upload_route and media_type == "multipart/form-data":
+            return self.settings.max_upload_bytes + _MULTIPART_SLACK
+        return self.settings.max_json_bytes
 
     def _admit(self, who: str) -> QueueFull | None:
         settings = self.settings

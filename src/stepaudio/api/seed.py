@@ -16,6 +16,7 @@ from stepaudio.api.forms import process_params
 from stepaudio.api.process_stream import MEDIA_TYPE, streamed, wants_stream
 from stepaudio.api.services import Services, get_services, model_label
 from stepaudio.api.uploads import temporary_upload
+from stepaudio.engines.http import public_url
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.describe import audio_report
 from stepaudio.pipeline.result import ProcessResult
@@ -82,7 +83,9 @@ async def status(services: Services = Depends(get_services)) -> dict[str, Any]:
     stats = services.stats
     return {
         "model": model_label(services),
-        "vllm_url": backends[0].url if backends else None,
+        # The seed's field, without the credentials a URL may carry (the engines send
+        # those as auth; no answer shows them).
+        "vllm_url": public_url(backends[0].url) if backends else None,
         "stats": {
             "completed": stats.completed,
             "processing": stats.processing,
@@ -101,10 +104,11 @@ async def health(services: Services = Depends(get_services)) -> dict[str, str]:
 
 @router.get("/ready", tags=["health"])
 async def ready(services: Services = Depends(get_services)) -> JSONResponse:
-    """A backend can take work: 200, else 503."""
+    """A backend can take work: 200, else 503. Public (probes send no key), so it says
+    that and nothing more: the backends, their state and errors are ``/api/status``'s."""
     report = await services.engine.health()
     ok = bool(report.get("ready"))
-    return JSONResponse({"ready": ok, "engine": report}, status_code=200 if ok else 503)
+    return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)

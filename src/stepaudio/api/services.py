@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import Request
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import Counter as MetricCounter
 
 from stepaudio.config import Settings
 from stepaudio.engines.base import Engine
@@ -20,7 +22,7 @@ from stepaudio.tasks.async_store import AsyncTaskStore
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
+        self.requests = MetricCounter(
             "stepaudio_requests", "Processing requests", ["mode", "outcome"], registry=self.registry
         )
         self.seconds = Histogram(
@@ -30,7 +32,7 @@ class Metrics:
             buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
             registry=self.registry,
         )
-        self.audio_seconds = Counter(
+        self.audio_seconds = MetricCounter(
             "stepaudio_audio_seconds", "Audio processed, in seconds", registry=self.registry
         )
         self.in_flight = Gauge(
@@ -59,6 +61,7 @@ class Services:
     """The durable task store (set by the app's lifespan)."""
     started_at: float = field(default_factory=time.time)
     admitted_now: int = 0
+    admitted_by_owner: Counter[str] = field(default_factory=Counter)
 
     @property
     def stats(self) -> Stats:
@@ -74,14 +77,24 @@ class Services:
     _total_time: float = 0.0
 
     @asynccontextmanager
-    async def admitted(self, mode: str) -> AsyncIterator[None]:
-        """Count a request from admission to its end; 429 past ``max_pending_requests``.
+    async def admitted(self, mode: str, owner: str | None = None) -> AsyncIterator[None]:
+        """Count a request from admission to its end; 429 past ``max_pending_requests``,
+        or past ``max_pending_requests_per_key`` for ``owner`` (with keys set).
 
         Windows of admitted requests share the engine through the pipeline's fair gate,
         so there is no second queue here."""
-        limit = self.settings.max_pending_requests
+        settings = self.settings
+        limit = settings.max_pending_requests
         if self.admitted_now >= limit:
             raise QueueFull(f"{limit} requests are already queued or running; retry later.")
+        per_key = settings.max_pending_requests_per_key if settings.api_keys else None
+        if owner is not None and per_key is not None:
+            if self.admitted_by_owner[owner] >= per_key:
+                raise QueueFull(
+                    f"This key already has {per_key} requests queued or running; retry later.",
+                    code="key_queue_full",
+                )
+            self.admitted_by_owner[owner] += 1
         self.admitted_now += 1
         self.metrics.in_flight.inc()
         started = time.perf_counter()
@@ -93,6 +106,10 @@ class Services:
         finally:
             elapsed = time.perf_counter() - started
             self.admitted_now -= 1
+            if owner is not None and per_key is not None:
+                self.admitted_by_owner[owner] -= 1
+                if not self.admitted_by_owner[owner]:
+                    del self.admitted_by_owner[owner]
             self._total_time += elapsed
             self.metrics.in_flight.dec()
             self.metrics.requests.labels(mode, outcome).inc()

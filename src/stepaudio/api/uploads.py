@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from stepaudio.audio.probe import stored_suffix
 from stepaudio.errors import InvalidAudio, PayloadTooLarge, StepAudioError
 
 _CHUNK = 1 << 20
@@ -59,8 +60,7 @@ async def save_upload(upload: Readable | None, directory: Path, limit: int) -> S
         raise InvalidAudio("The field 'audio' (a file) is required.", param="audio", code="missing")
     directory.mkdir(parents=True, exist_ok=True)
     filename = safe_filename(upload.filename)
-    suffix = Path(filename).suffix[:10]
-    fd, name = tempfile.mkstemp(prefix="upload-", suffix=suffix, dir=directory)
+    fd, name = tempfile.mkstemp(prefix="upload-", suffix=stored_suffix(filename), dir=directory)
     digest, size = hashlib.sha256(), 0
     try:
         with os.fdopen(fd, "wb") as out:

@@ -1,7 +1,19 @@
-"""Audio metadata from the container, without decoding the whole file."""
+"""Audio metadata from the container, without decoding the whole file, and the one way
+every part of the service opens an audio file.
+
+FFmpeg's auto-detection knows demuxers that are not audio files but lists of other files:
+HLS and DASH playlists, ``concat``/``ffconcat`` scripts, image sequences. Opened by path,
+an uploaded ``.m3u8`` naming ``/srv/x/secret.wav`` made FFmpeg read that file (any file
+the process could read, its existence probed, upload limits bypassed by a 100-byte
+upload). So ``open_container`` allows only the demuxers of audio containers
+(``AUDIO_DEMUXERS``) and only FFmpeg's ``file`` protocol (no ``concat:``, ``subfile:``,
+``http:`` or any other, for the file itself or for anything a demuxer would open next),
+and names the file as ``file:PATH`` so a path is never read as a protocol string.
+"""
 
 from __future__ import annotations
 
+import errno
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,14 +48,91 @@ class AudioInfo:
         return {**asdict(self), "frame_count": self.frame_count}
 
 
+AUDIO_DEMUXERS = (
+    "mp3",
+    "wav",
+    "w64",
+    "flac",
+    "ogg",
+    "mov",  # m4a, mp4, 3gp
+    "aac",
+    "matroska",  # webm too
+    "asf",  # wma
+    "amr",
+    "aiff",
+    "caf",
+    "wv",
+    "ape",
+    "mpegts",
+)
+"""Containers FFmpeg may detect in an upload: audio files, never playlists or scripts
+(hls, dash, concat, image2, …), which open other files."""
+AUDIO_SUFFIXES = frozenset(
+    [
+        ".mp3",
+        ".wav",
+        ".w64",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".m4a",
+        ".mp4",
+        ".aac",
+        ".webm",
+        ".weba",
+        ".mka",
+        ".wma",
+        ".asf",
+        ".amr",
+        ".aiff",
+        ".aif",
+        ".caf",
+        ".wv",
+        ".ape",
+        ".ts",
+    ]
+)
+
+
+def stored_suffix(client_name: str) -> str:
+    """The suffix our copy of an upload may carry: the client's, when it names an audio
+    format (a hint for FFmpeg's detection), else none (``.m3u8``, ``.ffconcat``, ``.mpd``…
+    are dropped: our files are named by us)."""
+    suffix = Path(client_name).suffix.lower()
+    return suffix if suffix in AUDIO_SUFFIXES else ""
+
+
+_OPEN_OPTIONS = {
+    "format_whitelist": ",".join(AUDIO_DEMUXERS),
+    "protocol_whitelist": "file",
+}
+
+
 def open_container(path: Path) -> av.container.InputContainer:
-    """Open ``path`` with PyAV, translating its errors into :class:`InvalidAudio`."""
+    """Open ``path`` with PyAV as one audio file and nothing else (see the module's
+    docstring), translating its errors into :class:`InvalidAudio`."""
     if path.stat().st_size == 0:
         raise InvalidAudio("The audio file is empty.", param="audio")
     try:
-        return av.open(str(path), mode="r", metadata_errors="ignore")
+        return av.open(
+            f"file:{path.absolute()}",
+            mode="r",
+            options=dict(_OPEN_OPTIONS),
+            metadata_errors="ignore",
+        )
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidAudio(f"Not a readable audio file: {exc}", param="audio") from exc
+        if isinstance(exc, av.error.ArgumentError) and exc.errno == errno.EINVAL:
+            # What FFmpeg answers when the detected container is not on the list.
+            raise InvalidAudio(
+                "Not an audio container this service reads (playlists and other lists "
+                "of files are refused).",
+                param="audio",
+                code="unsupported_container",
+            ) from exc
+        # FFmpeg's reason without the file name (ours, not the client's).
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InvalidAudio(f"Not a readable audio file: {reason}", param="audio") from exc
 
 
 def audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:

@@ -16,7 +16,7 @@ from stepaudio.audio.wav import encode_wav
 from stepaudio.config import Settings
 from stepaudio.engines import prompts
 from stepaudio.engines.base import ModelOutput, Segment, TextJob, Usage, WindowJob
-from stepaudio.engines.http import base_url, bearer, map_errors, raise_for_status
+from stepaudio.engines.http import base_url, bearer, map_errors, raise_for_status, split_credentials
 from stepaudio.engines.stepaudio_wire import split_reasoning
 from stepaudio.errors import BackendError, BackendUnavailable, InvalidParameter, StepAudioError
 from stepaudio.params import Mode, ProcessParams
@@ -34,13 +34,17 @@ class CascadeEngine:
 
     def __init__(self, settings: Settings, *, client: httpx.AsyncClient | None = None):
         self.settings = settings
-        self.asr_url = base_url(settings.transcription_url or "")
+        # Credentials in the configured URLs go with each request, never into the URLs
+        # kept: they are what health() and every error message show.
+        self.asr_url, self.asr_auth = split_credentials(base_url(settings.transcription_url or ""))
         if not self.asr_url:
             raise InvalidParameter("transcription_url is not set", param="transcription_url")
         self.asr_model = settings.transcription_model
         self.asr_key = settings.transcription_api_key
-        chat = settings.chat_url
-        self.chat_url = base_url(chat) if chat else None
+        self.chat_url: str | None = None
+        self.chat_auth: httpx.BasicAuth | None = None
+        if settings.chat_url:
+            self.chat_url, self.chat_auth = split_credentials(base_url(settings.chat_url))
         self.chat_model = settings.chat_model
         self.chat_key = settings.chat_api_key
         self.chat_context = settings.chat_context
@@ -90,6 +94,7 @@ class CascadeEngine:
             data=data,
             files={"file": ("audio.wav", encode_wav(job.pcm), "audio/wav")},
             headers=bearer(self.asr_key),
+            auth=self.asr_auth,
         )
         segments = [
             Segment(round(float(s["start"]), 3), round(float(s["end"]), 3), s["text"].strip())
@@ -132,7 +137,11 @@ class CascadeEngine:
             "stream": False,
         }
         reply = await self._post(
-            f"{self.chat_url}/v1/chat/completions", 0.0, json=body, headers=bearer(self.chat_key)
+            f"{self.chat_url}/v1/chat/completions",
+            0.0,
+            json=body,
+            headers=bearer(self.chat_key),
+            auth=self.chat_auth,
         )
         try:
             choice = reply["choices"][0]
@@ -155,16 +164,16 @@ class CascadeEngine:
 
     async def health(self) -> dict[str, Any]:
         parts: dict[str, Any] = {}
-        for label, url, key in (
-            ("transcription", self.asr_url, self.asr_key),
-            ("chat", self.chat_url, self.chat_key),
+        for label, url, key, auth in (
+            ("transcription", self.asr_url, self.asr_key, self.asr_auth),
+            ("chat", self.chat_url, self.chat_key, self.chat_auth),
         ):
             if url is None:
                 continue
             try:
                 with map_errors(url, timeout=5.0):
                     resp = await self._client.get(
-                        f"{url}/v1/models", headers=bearer(key), timeout=5.0
+                        f"{url}/v1/models", headers=bearer(key), auth=auth, timeout=5.0
                     )
             except StepAudioError as exc:
                 parts[label] = {"url": url, "healthy": False, "last_error": exc.message}

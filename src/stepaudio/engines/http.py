@@ -25,6 +25,11 @@ manager: it is the same for sync and async code, ``await`` inside it included), 
 
 "Retried?" is the class's own ``retryable`` / ``permanent`` (see ``stepaudio.errors``);
 the pool, the pipeline and the task workers consult nothing else.
+
+A configured URL may carry credentials (``http://user:pass@host``, for a proxy with Basic
+auth in front of a server): ``split_credentials`` takes them out once, at the engine's
+construction, so the URL every message, status and log line shows has none, and the
+credentials travel only as each request's ``auth``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 from pydantic import SecretStr
@@ -56,6 +62,29 @@ def base_url(url: str) -> str:
         if url.endswith(suffix):
             url = url[: -len(suffix)]
     return url.rstrip("/")
+
+
+def split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None]:
+    """``url`` without its userinfo, and that userinfo (percent-decoded) as Basic auth.
+
+    The engines keep only the first as their ``url``: it is what their errors, ``describe()``
+    and outputs show, and a URL with a password in it would reach logs, statuses and error
+    bodies. A user without a password is Basic auth with an empty password, as httpx sends
+    a URL's own userinfo; no userinfo (or an empty one) is no auth."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    clean = urlunsplit(parts._replace(netloc=hostport))
+    if not userinfo:
+        return clean, None
+    user, _, password = userinfo.partition(":")
+    return clean, httpx.BasicAuth(unquote(user), unquote(password))
+
+
+def public_url(url: str) -> str:
+    """``url`` as it may be shown: without userinfo."""
+    return split_credentials(url)[0]
 
 
 def bearer(api_key: SecretStr | None) -> dict[str, str]:

@@ -21,7 +21,14 @@ from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import BackendConfig, Settings
 from stepaudio.engines import stepaudio_wire as wire
 from stepaudio.engines.base import ModelOutput, Segment, TextJob, Usage, WindowJob
-from stepaudio.engines.http import base_url, bearer, map_errors, raise_for_status, status_error
+from stepaudio.engines.http import (
+    base_url,
+    bearer,
+    map_errors,
+    raise_for_status,
+    split_credentials,
+    status_error,
+)
 from stepaudio.engines.stepaudio_body import (
     aiter_pieces,
     audio_messages,
@@ -31,7 +38,7 @@ from stepaudio.engines.stepaudio_body import (
     with_prefill,
 )
 from stepaudio.engines.stepaudio_stream import StreamResult, read_completion
-from stepaudio.errors import BackendError, ContextLengthExceeded, StepAudioError
+from stepaudio.errors import BackendError, ContextLengthExceeded, StepAudioError, scrub_credentials
 from stepaudio.params import Mode, ProcessParams
 
 
@@ -61,7 +68,9 @@ class StepAudioEngine:
     ):
         self.config = backend
         self.settings = settings
-        self.url = base_url(backend.url)
+        # Credentials in the configured URL go with each request, never into ``url``:
+        # it is shown by describe(), every error message and every output.
+        self.url, self._auth = split_credentials(base_url(backend.url))
         self.model = backend.model
         self.state = BackendState()
         headers = bearer(backend.api_key)
@@ -202,7 +211,12 @@ class StepAudioEngine:
             async with (
                 asyncio.timeout(limit),
                 self._client.stream(
-                    "POST", url, content=aiter_pieces(chunks), headers=headers, timeout=timeout
+                    "POST",
+                    url,
+                    content=aiter_pieces(chunks),
+                    headers=headers,
+                    timeout=timeout,
+                    auth=self._auth,
                 ) as resp,
             ):
                 if resp.status_code != 200:
@@ -218,9 +232,13 @@ class StepAudioEngine:
         started = time.perf_counter()
         try:
             with map_errors(self.url, timeout=timeout):
-                health = await self._client.get(f"{self.url}/health", timeout=timeout)
+                health = await self._client.get(
+                    f"{self.url}/health", timeout=timeout, auth=self._auth
+                )
                 raise_for_status(f"{self.url}/health", health)
-                resp = await self._client.get(f"{self.url}/v1/models", timeout=timeout)
+                resp = await self._client.get(
+                    f"{self.url}/v1/models", timeout=timeout, auth=self._auth
+                )
                 raise_for_status(f"{self.url}/v1/models", resp)
                 models = resp.json().get("data") or []
             state.served_models = [m.get("id", "") for m in models]
@@ -236,7 +254,8 @@ class StepAudioEngine:
         except (StepAudioError, ValueError, AttributeError, TypeError) as exc:
             # A failing probe is the backend's state, never raised: the pool polls on.
             state.healthy = False
-            state.last_error = getattr(exc, "message", None) or repr(exc)
+            # Shown by /api/status and the page: a library's repr may quote a URL.
+            state.last_error = scrub_credentials(getattr(exc, "message", None) or repr(exc))
         state.checked_at = time.time()
         return state
 

@@ -150,3 +150,16 @@ class ServiceSecret(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
+
+
+class PageSession(Base):
+    """A web page login: the cookie holds a random id, this row the key's owner. Only
+    the id's SHA-256 is stored, so a copy of the database logs nobody in."""
+
+    __tablename__ = "page_sessions"
+    __table_args__ = (Index("ix_page_sessions_expires_at", "expires_at"),)
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

@@ -12,6 +12,14 @@ The connection then goes to the address that was checked (no second lookup a DNS
 rebinding could answer differently), with the original ``Host`` header and, for https,
 the original name for SNI and certificate checks. Redirects are never followed and
 proxies from the environment are ignored (either would send the call elsewhere).
+
+The receiver is a stranger, so it must not hold a worker's memory or time either: the
+answer is streamed and only its status and first ``MAX_ANSWER_BYTES`` (undecoded) are
+read before the connection is closed, so a huge body costs no memory; and the whole call
+runs under one deadline, not httpx's per-read timeouts, which a receiver dripping a byte
+at a time (headers or body) would reset forever. The caller's own deadline
+(``Outbox.try_once``) also covers the address check: a name whose lookup hangs is given
+up at the deadline (the lookup thread is abandoned, not waited for).
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ import httpx
 from stepaudio.errors import InvalidParameter
 
 MAX_URL_CHARS = 2048
+MAX_ANSWER_BYTES = 4096
+"""How much of a receiver's answer body is read; the rest is never received."""
 # Blocks no ``is_*`` property of ``ipaddress`` covers on every Python version we run.
 _EXTRA_BLOCKED = (
     ipaddress.ip_network("100.64.0.0/10"),  # carrier-grade NAT (RFC 6598)
@@ -42,6 +52,19 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class UnsafeURL(InvalidParameter):
     """The URL is not an http(s) URL, does not resolve, or reaches a non-public address."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What was read of a receiver's answer: its status and the body's first bytes."""
+
+    status_code: int
+    head: bytes
+    """At most ``MAX_ANSWER_BYTES`` of the body, as sent (not decompressed)."""
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
 
 
 @dataclass(frozen=True)
@@ -123,7 +146,9 @@ def check_url(url: str, allow_hosts: list[str]) -> Target:
 
 
 async def check_url_async(url: str, allow_hosts: list[str]) -> Target:
-    return await anyio.to_thread.run_sync(check_url, url, allow_hosts)
+    """``check_url`` in a worker thread; a cancelled caller (its deadline passed) does not
+    wait for a hanging lookup, which finishes on its own and is ignored."""
+    return await anyio.to_thread.run_sync(check_url, url, allow_hosts, abandon_on_cancel=True)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -145,18 +170,36 @@ def signed_headers(secret: str, event: str, event_id: str, body: bytes) -> dict[
 
 
 async def post_pinned(
-    target: Target, body: bytes, headers: dict[str, str], timeout_s: float
-) -> httpx.Response:
-    """POST ``body`` to the checked address of ``target`` (see the module's docstring)."""
+    target: Target, body: bytes, headers: dict[str, str], deadline_s: float
+) -> Answer:
+    """POST ``body`` to the checked address of ``target`` (see the module's docstring):
+    connecting, sending and reading the answer's head all within ``deadline_s``
+    (``TimeoutError`` past it)."""
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    async with httpx.AsyncClient(
-        timeout=timeout_s, follow_redirects=False, trust_env=False
-    ) as client:
-        request = client.build_request(
-            "POST",
-            target.pinned_url,
-            content=body,
-            headers={**headers, "Host": target.host_header},
-            extensions=extensions,
-        )
-        return await client.send(request)
+    with anyio.fail_after(deadline_s):
+        async with httpx.AsyncClient(
+            timeout=deadline_s, follow_redirects=False, trust_env=False
+        ) as client:
+            request = client.build_request(
+                "POST",
+                target.pinned_url,
+                content=body,
+                headers={**headers, "Host": target.host_header},
+                extensions=extensions,
+            )
+            response = await client.send(request, stream=True)
+            try:
+                head = await read_head(response, MAX_ANSWER_BYTES)
+            finally:
+                await response.aclose()  # the rest of the body is never received
+            return Answer(response.status_code, head)
+
+
+async def read_head(response: httpx.Response, limit: int) -> bytes:
+    """The first ``limit`` bytes of a streamed ``response``'s body, as sent."""
+    head = bytearray()
+    async for chunk in response.aiter_raw():
+        head += chunk[: limit - len(head)]
+        if len(head) >= limit:
+            break
+    return bytes(head)

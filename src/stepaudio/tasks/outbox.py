@@ -4,9 +4,16 @@ The schedule lives in the database (``webhook_state``, ``webhook_due``,
 ``webhook_attempts``): a worker claims due deliveries, makes **one** try each (several at
 once, up to ``webhook_concurrency``), and records the outcome: delivered, due again after
 a backoff, or failed once the retries are spent. Nobody sleeps between retries, so a
-receiver that hangs holds one delivery slot for one timeout, never the other tenants'
+receiver that hangs holds one delivery slot for one deadline, never the other tenants'
 deliveries nor the retention sweep. A worker that dies mid-try leaves a claim that
 expires, and another worker tries again.
+
+One try has one deadline, ``webhook_timeout_s``, for all of it: the address check (a
+lookup), connecting, sending, and reading the answer's status and first few KB (see
+``outbound``). A try past it fails like any other. The claim is held longer than the
+deadline (``WebhookQueue.hold_s``), so a slow receiver never makes its delivery due again
+while the try is still under way: nothing a receiver does gets it a second, overlapping
+try.
 
 Each call is signed (see ``outbound.signed_headers``) with the owner's own secret,
 derived from a master secret: ``webhook_secret``, or one generated once and kept in the
@@ -28,6 +35,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import anyio
 from sqlalchemy import and_, select
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
@@ -46,6 +54,8 @@ from stepaudio.tasks.views import TaskView
 log = logging.getLogger(__name__)
 
 _MASTER = "webhook_master"
+HOLD_MARGIN_S = 30
+"""How much longer than a try's deadline its claim lasts: time to store the outcome."""
 
 
 @dataclass(frozen=True)
@@ -109,9 +119,15 @@ class WebhookQueue:
         self.settings: Settings = store.settings
 
     @property
+    def deadline_s(self) -> float:
+        """All one try may take: lookup, connection, sending, reading the answer's head."""
+        return self.settings.webhooks.timeout_s
+
+    @property
     def hold_s(self) -> float:
-        """How long a claim lasts: one try's timeout, its lookup, and a margin."""
-        return self.settings.webhooks.timeout_s + 30
+        """How long a claim lasts: one try's deadline and a margin (strictly longer, so
+        no try is claimed again while it is still under way)."""
+        return self.deadline_s + HOLD_MARGIN_S
 
     def claim(self, limit: int) -> list[WebhookJob]:
         """Take up to ``limit`` due deliveries for one try each."""
@@ -249,28 +265,37 @@ class Outbox:
                 log.exception("webhook for task %s: outcome not stored", job.task_id)
 
     async def try_once(self, job: WebhookJob) -> bool:
-        settings = self.settings
+        """One try of ``job`` within ``queue.deadline_s``: whether it was delivered (a 2xx
+        answer). Every failure, the deadline's included, is logged and returns False."""
+        deadline_s = self.queue.deadline_s
         try:
-            # Checked again now: the name may resolve elsewhere than at submission.
-            target = await check_url_async(job.url, settings.webhooks.allow_hosts)
-            if self._master is None:
-                self._master = await self.store.call(master_secret, self.store.sync)
-            body = json.dumps(job.payload, separators=(",", ":")).encode()
-            headers = signed_headers(
-                owner_secret(self._master, job.owner),
-                job.event,
-                str(job.payload["event_id"]),
-                body,
-            )
-            response = await post_pinned(target, body, headers, settings.webhooks.timeout_s)
+            # Signing reads our own database (once per process): the deadline is for
+            # what the receiver and its name control.
+            body, headers = await self._signed(job)
+            with anyio.fail_after(deadline_s):
+                # Checked again now: the name may resolve elsewhere than at submission.
+                target = await check_url_async(job.url, self.settings.webhooks.allow_hosts)
+                answer = await post_pinned(target, body, headers, deadline_s)
         except UnsafeURL as exc:
             problem = exc.message
+        except TimeoutError:
+            problem = f"not done within the {deadline_s:g} s deadline"
         except Exception as exc:  # httpx's errors, and anything else one try may raise
             problem = f"{type(exc).__name__}: {exc}"
         else:
-            if response.is_success:
+            if answer.is_success:
                 return True
-            problem = f"HTTP {response.status_code}"
+            problem = f"HTTP {answer.status_code}"
         # Kept in the log for the operator; the task's view says only delivered/failed.
         log.info("webhook for task %s, try %d: %s", job.task_id, job.attempt, problem)
         return False
+
+    async def _signed(self, job: WebhookJob) -> tuple[bytes, dict[str, str]]:
+        """The body of ``job`` and its headers, signed with its owner's secret."""
+        if self._master is None:
+            self._master = await self.store.call(master_secret, self.store.sync)
+        body = json.dumps(job.payload, separators=(",", ":")).encode()
+        headers = signed_headers(
+            owner_secret(self._master, job.owner), job.event, str(job.payload["event_id"]), body
+        )
+        return body, headers

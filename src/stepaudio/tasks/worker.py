@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 from stepaudio.audio.cut import Span
+from stepaudio.audio.probe import stored_suffix
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput
 from stepaudio.errors import StepAudioError
@@ -76,7 +77,7 @@ class Worker:
         """Run one claimed task to its end, or hand it back if told to stop."""
         scratch = self.pipeline.tmp_dir
         scratch.mkdir(parents=True, exist_ok=True)
-        source = scratch / f"task-{claim.task_id}-{claim.token}{Path(claim.filename).suffix[:10]}"
+        source = scratch / f"task-{claim.task_id}-{claim.token}{stored_suffix(claim.filename)}"
         job = asyncio.create_task(self._work(claim, source))
         try:
             await self._supervise(claim, job)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -19,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.routing import Mount
 
+from stepaudio.api.sessions import PageSessions
 from stepaudio.config import Settings
 from stepaudio.params import Mode
 from stepaudio.ui import handlers as h
@@ -28,6 +28,7 @@ from stepaudio.ui.files import (
     CACHE_SWEEP_S,
     FileGate,
     FilePolicy,
+    HandedOut,
     confine_components,
 )
 from stepaudio.ui.i18n import pick_language, t
@@ -87,9 +88,17 @@ def view_outputs(view: View) -> tuple[Any, ...]:
     )
 
 
-def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) -> gr.Blocks:
-    """The page for ``app`` (a FastAPI app whose ``state.services`` exists once started)."""
-    ctx = UiContext(app, task_after_s=task_after_s, poll_s=poll_s)
+def build_ui(
+    app: FastAPI,
+    handed: HandedOut,
+    sessions: PageSessions | None = None,
+    *,
+    task_after_s: float = 600.0,
+    poll_s: float = 1.0,
+) -> gr.Blocks:
+    """The page for ``app`` (a FastAPI app whose ``state.services`` exists once started);
+    its handlers take only the files ``handed`` says the page gave the visitor."""
+    ctx = UiContext(app, handed, sessions, task_after_s=task_after_s, poll_s=poll_s)
 
     # Gradio sweeps what it cached (uploads, results) once a day after their last use.
     with gr.Blocks(
@@ -99,9 +108,10 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
         results, form, restored = page.all(*RESULTS), page.all(*FORM), page.all(*RESTORED)
 
         async def describe(
-            path: str | None, mode_v: str, segment_v: float, lang_v: str
+            path: str | None, mode_v: str, segment_v: float, lang_v: str, request: gr.Request
         ) -> tuple[str, bool]:
-            return await h.describe_audio(ctx, path, mode_v, segment_v, lang_v)
+            who = await h.visitor(ctx.services, ctx.sessions, request)
+            return await h.describe_audio(ctx, who, path, mode_v, segment_v, lang_v)
 
         async def process(
             path: str | None,
@@ -121,9 +131,12 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
             if not path:
                 yield view_outputs(error_view(t(lang_v, "no_audio")))
                 return
-            who = h.visitor(ctx.services, request)
+            who = await h.visitor(ctx.services, ctx.sessions, request)
             if who.owner is None:
                 yield view_outputs(error_view(t(lang_v, "bad_key")))
+                return
+            if not ctx.handed.owns(who.owner, path):
+                yield view_outputs(error_view(t(lang_v, "not_handed_out")))
                 return
             try:
                 params = h.form_params(
@@ -140,10 +153,11 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
             except ValueError as exc:
                 yield view_outputs(error_view(t(lang_v, "error", error=str(exc))))
                 return
+            source = ctx.handed.check(who.owner, path)
             if task_flag:
-                views = submit_task(ctx, Path(path), params, who.key, lang_v)
+                views = submit_task(ctx, source, params, who.credentials, lang_v)
             else:
-                views = h.run_inline(ctx, Path(path), params, lang_v)
+                views = h.run_inline(ctx, who, source, params, lang_v)
             async for view in views:
                 yield view_outputs(view)
 
@@ -167,8 +181,8 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
             if not task:
                 yield tuple(gr.skip() for _ in [*results, *restored])
                 return
-            who = h.visitor(ctx.services, request)
-            async for view in follow_task(ctx, task, who.key, lang_v):
+            who = await h.visitor(ctx.services, ctx.sessions, request)
+            async for view in follow_task(ctx, task, who.credentials, lang_v):
                 p = view.params or {}
                 form_values = tuple(
                     p[k] if p.get(k) else gr.skip() for k in ("mode", "question", "target_lang")
@@ -210,13 +224,14 @@ def build_ui(app: FastAPI, *, task_after_s: float = 600.0, poll_s: float = 1.0) 
     return demo
 
 
-def mount_ui(app: FastAPI, settings: Settings) -> FastAPI:
+def mount_ui(app: FastAPI, settings: Settings, sessions: PageSessions) -> FastAPI:
     """Serve the page at ``/ui`` of ``app`` (Gradio's assets come from the installed package),
     its login at ``/login``, and keep Gradio to the page's own files (see ``files.py``)."""
-    demo = build_ui(app)
+    handed = HandedOut()
+    demo = build_ui(app, handed, sessions)
     policy = FilePolicy.for_data_dir(settings.data_dir)
-    confine_components(demo, policy)
-    app.include_router(login_router(settings))
+    confine_components(demo, policy, handed)
+    app.include_router(login_router(settings, sessions))
 
     @app.get("/", include_in_schema=False)
     async def home(request: Request) -> RedirectResponse:
@@ -242,7 +257,7 @@ def mount_ui(app: FastAPI, settings: Settings) -> FastAPI:
     # Uploads land in our cache, not in the process-wide GRADIO_TEMP_DIR (or /tmp/gradio).
     # Mount.app is typed as any ASGI app; this one is Gradio's App, which has the attribute.
     mount.app.uploaded_file_dir = str(policy.cache_dir)  # type: ignore[attr-defined]
-    mount.app = FileGate(mount.app, policy)
+    mount.app = FileGate(mount.app, policy, handed)
     # What launch() would set: heartbeats on the page's event streams, and no promotion of
     # named SVG files to static paths (Gradio does that only for apps not yet running).
     demo.is_running = True

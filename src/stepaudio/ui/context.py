@@ -8,6 +8,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from stepaudio.api.services import Services
+from stepaudio.api.sessions import PageSessions
+from stepaudio.ui.files import HandedOut
 from stepaudio.ui.task_client import TaskClient
 
 
@@ -16,6 +18,10 @@ class UiContext:
     """The app the UI lives in; services are read when needed (they exist after startup)."""
 
     app: FastAPI
+    handed: HandedOut
+    """The files the page handed to each visitor: the only ones its handlers take."""
+    sessions: PageSessions | None = None
+    """The page's logins (None: a page built without them, keys in headers only)."""
     task_after_s: float = 600.0
     """Recordings longer than this run as tasks (the page ticks the box by itself)."""
     poll_s: float = 1.0

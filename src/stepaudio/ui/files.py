@@ -15,7 +15,18 @@ has its own ``data_dir``) and, for outputs, also allows the whole working direct
   (where uploads land) and ``data_dir/ui-downloads`` (the results the page writes): no
   other file, no URL (which Gradio would fetch: a server-side request);
 - ``FileGate`` in front of the mounted Gradio app serves ``file=`` only from those two
-  folders and refuses ``proxy=`` (a fetch-any-URL route this page never uses): 404.
+  folders and refuses ``proxy=`` (a fetch-any-URL route this page never uses), and
+  Gradio's ``stream/`` and ``process_recording`` routes (video streaming and webcam
+  recordings, which this page has neither of; the latter took uploads outside
+  admission): 404.
+
+Confinement in the "move into the cache" step was not enough: Gradio skips that step for
+a ``FileData`` flagged ``is_stream``, so the handler got whatever path the caller named
+(``/proc/self/fd/18``: another tenant's upload in flight). So the page's handlers take a
+file only if the page itself handed it out, to the same visitor: ``HandedOut`` records
+each path Gradio's upload route returns, under the caller's identity, and each copy
+Gradio then makes of it in the cache; a handler asks ``HandedOut.check`` before touching
+a path, whatever flags the payload carried.
 
 The cache lives in ``data_dir/ui-cache``, is emptied when the app starts and stops, and
 Gradio's own ``delete_cache`` sweeps it while it runs.
@@ -23,6 +34,7 @@ Gradio's own ``delete_cache`` sweeps it while it runs.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -35,7 +47,7 @@ from urllib.parse import unquote
 import gradio as gr
 from gradio.exceptions import InvalidPathError
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stepaudio.api.errors import error_body
 from stepaudio.errors import NotFound
@@ -50,7 +62,11 @@ page's downloads."""
 
 # Gradio's routes that hand out a file by path or fetch a URL, relative to its mount.
 _FILE_ROUTE = re.compile(r"^(?:/gradio_api)?/file(?:=|/)(?P<path>.*)$", re.S)
-_PROXY_ROUTE = re.compile(r"^(?:/gradio_api)?/proxy=", re.S)
+# Routes this page never uses: fetch-any-URL, media streams, webcam recordings.
+_UNUSED_ROUTE = re.compile(r"^(?:/gradio_api)?/(?:proxy=|stream/|process_recording)", re.S)
+_UPLOAD_ROUTE = re.compile(r"^(?:/gradio_api)?/upload/?$")
+MAX_HANDED_OUT = 100_000
+"""Paths remembered at most; past it, those whose file is gone are forgotten first."""
 
 
 def _real(path: str | os.PathLike[str]) -> Path:
@@ -97,6 +113,46 @@ class FilePolicy:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
 
 
+class HandedOut:
+    """The files the page handed to each visitor: a handler takes no other path.
+
+    Keyed by real path (symbolic links and ``/proc/self/fd/N`` resolve to the file they
+    name, never to an entry here unless it is one); the value is the identities of the
+    visitors it was handed to. Gradio names a cached file by the hash of its content, so
+    two visitors uploading the same bytes get the same path, each handed it in their
+    own right; a third who only knows the content gets nothing."""
+
+    def __init__(self) -> None:
+        self._owners: dict[Path, set[str]] = {}
+
+    def add(self, path: str | os.PathLike[str], owner: str) -> None:
+        if len(self._owners) >= MAX_HANDED_OUT:
+            self._owners = {p: o for p, o in self._owners.items() if p.exists()}
+        self._owners.setdefault(_real(path), set()).add(owner)
+
+    def derive(self, source: str | os.PathLike[str], copy: str | os.PathLike[str]) -> None:
+        """``copy`` was made by Gradio from ``source``: it belongs to the same visitors."""
+        for owner in self._owners.get(_real(source), set()).copy():
+            self.add(copy, owner)
+
+    def owns(self, owner: str | None, path: str | os.PathLike[str] | None) -> bool:
+        if owner is None or not path or "\x00" in os.fspath(path):
+            return False
+        real = _real(path)
+        return owner in self._owners.get(real, set()) and real.is_file()
+
+    def check(self, owner: str | None, path: str | os.PathLike[str] | None) -> Path:
+        """``path`` as the real file, if the page handed it to ``owner``; else
+        ``NotFound`` (the same answer whether the path exists or not)."""
+        if path is None or not self.owns(owner, path):
+            raise NotFound(
+                "This recording was not uploaded through this page; upload it again.",
+                param="audio",
+                code="file_not_handed_out",
+            )
+        return _real(path)
+
+
 # What Gradio's ``*move_resource_to_block_cache`` takes: a path, a URL, or nothing.
 _Source = str | Path | None
 
@@ -106,8 +162,9 @@ def _refusal(path: Any) -> InvalidPathError:
     return InvalidPathError(f"File not allowed: {path}")
 
 
-def confine_components(demo: gr.Blocks, policy: FilePolicy) -> None:
-    """Point every block's cache at ours and let it take files only from our folders.
+def confine_components(demo: gr.Blocks, policy: FilePolicy, handed: HandedOut) -> None:
+    """Point every block's cache at ours and let it take files only from our folders;
+    copies of a handed-out file are handed out to the same visitor.
 
     ``*move_resource_to_block_cache`` is the one place Gradio copies a caller's or a
     handler's file (or downloads a URL) into the cache, for inputs and outputs alike; an
@@ -119,46 +176,54 @@ def confine_components(demo: gr.Blocks, policy: FilePolicy) -> None:
         sync_move = block.move_resource_to_block_cache
         async_move = block.async_move_resource_to_block_cache
         # An instance attribute shadowing the method is the point; mypy forbids assigning one.
-        block.move_resource_to_block_cache = _checked(policy, sync_move)  # type: ignore[method-assign, assignment]
-        block.async_move_resource_to_block_cache = _checked_async(policy, async_move)  # type: ignore[method-assign, assignment]
+        block.move_resource_to_block_cache = _checked(policy, handed, sync_move)  # type: ignore[method-assign, assignment]
+        block.async_move_resource_to_block_cache = _checked_async(policy, handed, async_move)  # type: ignore[method-assign, assignment]
 
 
 def _checked(
-    policy: FilePolicy, move: Callable[[_Source], str | None]
+    policy: FilePolicy, handed: HandedOut, move: Callable[[_Source], str | None]
 ) -> Callable[[_Source], str | None]:
     def move_if_allowed(path: _Source) -> str | None:
         if path is not None and not policy.allows(path):
             raise _refusal(path)
-        return move(path)
+        copy = move(path)
+        if path is not None and copy is not None:
+            handed.derive(path, copy)
+        return copy
 
     return move_if_allowed
 
 
 def _checked_async(
-    policy: FilePolicy, move: Callable[[_Source], Awaitable[str | None]]
+    policy: FilePolicy, handed: HandedOut, move: Callable[[_Source], Awaitable[str | None]]
 ) -> Callable[[_Source], Awaitable[str | None]]:
     async def move_if_allowed(path: _Source) -> str | None:
         if path is not None and not policy.allows(path):
             raise _refusal(path)
-        return await move(path)
+        copy = await move(path)
+        if path is not None and copy is not None:
+            handed.derive(path, copy)
+        return copy
 
     return move_if_allowed
 
 
 class FileGate:
-    """In front of the mounted Gradio app: ``file=`` only from our folders, no ``proxy=``.
+    """In front of the mounted Gradio app: ``file=`` only from our folders, none of the
+    routes the page does not use, and each upload recorded as handed to its uploader.
 
     Gradio's own ``file=`` check allows whatever its (process-wide) upload folder and
     static paths hold; this one knows only this page's two folders."""
 
-    def __init__(self, app: ASGIApp, policy: FilePolicy):
+    def __init__(self, app: ASGIApp, policy: FilePolicy, handed: HandedOut):
         self.app = app
         self.policy = policy
+        self.handed = handed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = _route_path(scope)
-            if _PROXY_ROUTE.match(path):
+            if _UNUSED_ROUTE.match(path):
                 await _not_served(scope, receive, send)
                 return
             if (m := _FILE_ROUTE.match(path)) is not None:
@@ -166,7 +231,38 @@ class FileGate:
                 if not (self.policy.allows(named) and _real(named).is_file()):
                     await _not_served(scope, receive, send)
                     return
+            if scope["method"] == "POST" and _UPLOAD_ROUTE.match(path):
+                await self._recording_upload(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+    async def _recording_upload(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the upload on; the paths Gradio answers with are the caller's."""
+        owner = scope.get("state", {}).get("caller")
+        status = 0
+        chunks: list[bytes] = []
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200:
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False) and owner is not None:
+                    self._record(b"".join(chunks), owner)
+            await send(message)
+
+        await self.app(scope, receive, recording_send)
+
+    def _record(self, body: bytes, owner: str) -> None:
+        try:
+            paths = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(paths, list):
+            for path in paths:
+                if isinstance(path, str) and self.policy.allows(path):
+                    self.handed.add(path, owner)
 
 
 def _route_path(scope: Scope) -> str:

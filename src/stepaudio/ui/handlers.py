@@ -12,16 +12,17 @@ exactly as if it came through the API with the same key.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import cookie_parser
 
-from stepaudio.api.auth import owner_of, presented_key
+from stepaudio.api.auth import identify
 from stepaudio.api.services import Services
+from stepaudio.api.sessions import PageSessions
 from stepaudio.errors import StepAudioError
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.describe import audio_report
@@ -43,29 +44,32 @@ from stepaudio.ui.views import (
 
 @dataclass(frozen=True)
 class Visitor:
-    """Who is using the page: the key their browser presented and whose it is."""
+    """Who is using the page, and the credentials to call the API as them."""
 
-    key: str | None
     owner: str | None
-    """The identity the API gives that key (None: not a valid key)."""
+    """The identity the API gives the visitor's key or session (None: neither valid)."""
+    credentials: dict[str, str] = field(default_factory=dict)
+    """Headers presenting the visitor's own key or session to the API (tasks)."""
 
 
-def visitor(services: Services, request: Any) -> Visitor:
-    """The visitor of a Gradio event (``gr.Request``), from the headers and the cookie.
+async def visitor(services: Services, sessions: PageSessions | None, request: Any) -> Visitor:
+    """The visitor of a Gradio event (``gr.Request``), from its headers and cookies.
 
-    The guard has already refused requests without a valid key; this is the API's own
-    check again (``api/auth.py``), for the identity (and in case the page is served
-    without the guard)."""
+    The guard has already refused requests without a valid key or session; this is the
+    API's own check again (``api/auth.py``), for the identity (and in case the page is
+    served without the guard)."""
     raw = getattr(request, "request", None)  # the underlying Starlette request
     if raw is not None:
-        key = presented_key(raw.headers, raw.cookies)
+        headers: Mapping[str, str] = raw.headers
+        cookies: Mapping[str, str] = raw.cookies
     elif request is not None:
         # Gradio rebuilt the request from a dict (no Starlette object at hand).
         headers = {str(k).lower(): str(v) for k, v in dict(request.headers or {}).items()}
-        key = presented_key(headers, cookie_parser(headers.get("cookie", "")))
+        cookies = cookie_parser(headers.get("cookie", ""))
     else:
-        key = None
-    return Visitor(key, owner_of(services.settings.api_keys, key))
+        headers, cookies = {}, {}
+    found = await identify(services.settings.api_keys, sessions, headers, cookies)
+    return Visitor(found.owner, found.headers)
 
 
 def form_params(**values: Any) -> ProcessParams:
@@ -79,14 +83,14 @@ def form_params(**values: Any) -> ProcessParams:
 
 
 async def describe_audio(
-    ctx: UiContext, path: str | None, mode: str, segment: float, lang: str
+    ctx: UiContext, who: Visitor, path: str | None, mode: str, segment: float, lang: str
 ) -> tuple[str, bool]:
     """Markdown about the recording and whether it should run as a task."""
     if not path:
         return "", False
     services = ctx.services
     try:
-        info = await services.pipeline.probe(Path(path))
+        info = await services.pipeline.probe(ctx.handed.check(who.owner, path))
     except StepAudioError as exc:
         return t(lang, "error", error=exc.message), False
     report = audio_report(info, services.engine)
@@ -124,9 +128,10 @@ def _window_lines(p: Progress) -> list[str]:
 
 
 async def run_inline(
-    ctx: UiContext, path: Path, params: ProcessParams, lang: str
+    ctx: UiContext, who: Visitor, path: Path, params: ProcessParams, lang: str
 ) -> AsyncIterator[View]:
-    """Process in this process, yielding each window's text as it finishes."""
+    """Process in this process, yielding each window's text as it finishes; admitted
+    like an API request of the visitor's key (its share of the queue included)."""
     services = ctx.services
     lines: list[str] = []
     shown = False
@@ -134,7 +139,7 @@ async def run_inline(
     yield cleared(progress_html(t(lang, "decoding")), task_id="")
     try:
         async with (
-            services.admitted(params.mode.value),
+            services.admitted(params.mode.value, who.owner),
             # Closed at once if the page goes away: that cancels the work.
             aclosing(services.pipeline.events(path, params)) as events,
         ):

@@ -63,6 +63,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "not_found": "Task {task} was not found (expired, or another key's task).",
         "error": "Error: {error}",
         "bad_key": "A valid API key is required.",
+        "not_handed_out": "This recording was not uploaded through this page; upload it again.",
         "partial": "(partial: {done} of {total} windows; "
         "the transcript below grows as they finish)",
         "st_engine": "Engine",
@@ -87,6 +88,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "login_wrong": "That key is not valid. Check it and try again.",
         "login_cross_site": "This login did not come from this site's own form.",
         "logout": "Log out",
+        "logout_back": "Back to the page",
     },
     "zh": {
         "title": "Step-Audio：转写、摘要、翻译、问答",
@@ -139,6 +141,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "not_found": "找不到任务 {task}（已过期，或属于其他密钥）。",
         "error": "错误：{error}",
         "bad_key": "需要有效的 API 密钥。",
+        "not_handed_out": "此录音不是通过本页面上传的，请重新上传。",
         "partial": "（部分结果：{done} / {total} 个窗口，下方转写随窗口完成而增加）",
         "st_engine": "引擎",
         "st_ready": "可用",
@@ -161,6 +164,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "login_wrong": "密钥无效，请检查后重试。",
         "login_cross_site": "此登录请求并非来自本站的登录表单。",
         "logout": "退出登录",
+        "logout_back": "返回页面",
     },
 }
 

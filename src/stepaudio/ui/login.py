@@ -1,15 +1,20 @@
-"""The web page's login: a key typed once, kept in an HttpOnly cookie the guard accepts.
+"""The web page's login: a key typed once, a session in an HttpOnly cookie.
 
 ``GET /login`` shows a plain form (no scripts, no outside assets); ``POST /login`` checks
-the key as the API does (``owner_of``) and, if it is one of ``api_keys``, sets the
-``stepaudio_key`` cookie (HttpOnly: the page's scripts never see it; SameSite=Strict:
-another site's pages cannot make the browser send it; Secure over https) and goes on to
-``next``. ``GET /logout`` forgets it. With no keys configured there is nothing to log in
-to: both lead straight to the page.
+the key as the API does (``owner_of``) and, if it is one of ``api_keys``, starts a
+session (``api/sessions.py``: a random id, stored hashed server-side, expiring after
+``page_session_hours``) and sets it as the ``stepaudio_session`` cookie (HttpOnly: the
+page's scripts never see it; SameSite=Strict: another site's pages cannot make the
+browser send it; Secure over https) and goes on to ``next``. The key itself is never
+stored in the browser: a stolen cookie is worth one session, which logging out revokes.
+
+``POST /logout`` revokes the session and clears the cookie; ``GET /logout`` only shows a
+button that posts it (a link or an image on another site must not log anyone out). With
+no keys configured there is nothing to log in to: all of them lead straight to the page.
 
 A cross-site POST to ``/login`` (another site logging the visitor in under the
-attacker's key, whose tasks the attacker could then read) is refused by its ``Origin`` /
-``Sec-Fetch-Site``, which browsers set on every form post.
+attacker's key, whose tasks the attacker could then read) or to ``/logout`` is refused by
+its ``Origin`` / ``Sec-Fetch-Site``, which browsers set on every form post.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from stepaudio.api.auth import KEY_COOKIE, owner_of
+from stepaudio.api.auth import owner_of
+from stepaudio.api.sessions import SESSION_COOKIE, PageSessions
 from stepaudio.config import Settings
 from stepaudio.ui.i18n import LANGUAGES, pick_language, t
 
@@ -110,12 +116,31 @@ def login_page(lang: str, next_path: str, message: str = "") -> str:
 </main></body></html>"""
 
 
+def logout_page(lang: str, message: str = "") -> str:
+    """A button that posts the logout (a GET changes nothing)."""
+    alert = f'<p role="alert">{escape(message)}</p>' if message else ""
+    return f"""<!doctype html>
+<html lang="{"zh-CN" if lang == "zh" else "en"}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(t(lang, "logout"))}</title><style>{STYLE}</style>
+<link rel="icon" href="data:,"></head>
+<body><main>
+<h1>{escape(t(lang, "logout"))}</h1>
+{alert}
+<form method="post" action="/logout">
+<input type="hidden" name="lang" value="{lang}">
+<button type="submit" id="logout-submit">{escape(t(lang, "logout"))}</button>
+</form>
+<nav><a href="{HOME}">{escape(t(lang, "logout_back"))}</a></nav>
+</main></body></html>"""
+
+
 def _page(lang: str, next_path: str, message: str = "", status: int = 200) -> HTMLResponse:
     return HTMLResponse(login_page(lang, next_path, message), status, headers=PAGE_HEADERS)
 
 
-def login_router(settings: Settings) -> APIRouter:
-    """``/login`` and ``/logout`` for the keys in ``settings``."""
+def login_router(settings: Settings, sessions: PageSessions) -> APIRouter:
+    """``/login`` and ``/logout`` for the keys in ``settings``, sessions in ``sessions``."""
     router = APIRouter(include_in_schema=False)
 
     def language(request: Request, asked: str | None) -> str:
@@ -141,13 +166,15 @@ def login_router(settings: Settings) -> APIRouter:
             return RedirectResponse(target, status_code=303)
         if not _same_site(request):
             return _page(chosen, target, t(chosen, "login_cross_site"), 403)
-        key = key.strip()
-        if owner_of(settings.api_keys, key) is None:
+        owner = owner_of(settings.api_keys, key.strip())
+        if owner is None:
             return _page(chosen, target, t(chosen, "login_wrong"), 401)
+        session_id = await sessions.create(owner)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
-            KEY_COOKIE,
-            key,
+            SESSION_COOKIE,
+            session_id,
+            max_age=int(sessions.ttl_s),
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
@@ -156,10 +183,28 @@ def login_router(settings: Settings) -> APIRouter:
         return response
 
     @router.get("/logout", response_model=None)
-    async def log_out(request: Request) -> Response:
+    async def confirm_logout(request: Request, lang: str | None = None) -> Response:
+        if not settings.api_keys:
+            return RedirectResponse(HOME, status_code=303)
+        html = logout_page(language(request, lang))
+        return HTMLResponse(html, headers=PAGE_HEADERS)
+
+    @router.post("/logout", response_model=None)
+    async def log_out(
+        request: Request, lang: Annotated[str | None, Form(max_length=8)] = None
+    ) -> Response:
+        chosen = language(request, lang)
+        if not settings.api_keys:
+            return RedirectResponse(HOME, status_code=303)
+        if not _same_site(request):
+            html = logout_page(chosen, t(chosen, "login_cross_site"))
+            return HTMLResponse(html, 403, headers=PAGE_HEADERS)
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            await sessions.revoke(session_id)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(
-            KEY_COOKIE,
+            SESSION_COOKIE,
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",

@@ -1,8 +1,8 @@
 """The service's task API (``/api/task``), called in-process through an ASGI client.
 
 The page gets exactly what API clients get (durable tasks, the same validation and
-keys) without knowing its own URL; each call carries the visitor's own key, so a task
-started on the page belongs to that key's owner."""
+keys) without knowing its own URL; each call carries the visitor's own credentials (their
+key, or their page session), so a task started on the page belongs to that key's owner."""
 
 from __future__ import annotations
 
@@ -28,11 +28,9 @@ class TaskClient:
             timeout=None,
         )
 
-    @staticmethod
-    def _headers(key: str | None) -> dict[str, str]:
-        return {"X-API-Key": key} if key else {}
-
-    async def submit(self, path: Path, params: ProcessParams, key: str | None) -> dict[str, Any]:
+    async def submit(
+        self, path: Path, params: ProcessParams, credentials: dict[str, str]
+    ) -> dict[str, Any]:
         fields = {
             k: ("true" if v else "false") if isinstance(v, bool) else str(v)
             for k, v in params.model_dump(mode="json").items()
@@ -44,11 +42,11 @@ class TaskClient:
                     "/api/task",
                     data=fields,
                     files={"audio": (path.name, f)},
-                    headers=self._headers(key),
+                    headers=credentials,
                 )
         return {"http_status": resp.status_code, **resp.json()}
 
-    async def get(self, task_id: str, key: str | None) -> dict[str, Any]:
+    async def get(self, task_id: str, credentials: dict[str, str]) -> dict[str, Any]:
         async with self._client() as client:
-            resp = await client.get(f"/api/task/{task_id}", headers=self._headers(key))
+            resp = await client.get(f"/api/task/{task_id}", headers=credentials)
         return {"http_status": resp.status_code, **resp.json()}

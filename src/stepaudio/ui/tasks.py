@@ -1,7 +1,7 @@
 """Long recordings on the page: submit them as tasks and follow them until they end.
 
 The task is polled through the service's own task API (``task_client.py``) with the
-visitor's key, so a reopened page (``?task=<id>``) shows the same task to the same key
+visitor's own credentials, so a reopened page (``?task=<id>``) shows the same task to the same key
 and "not found" to any other."""
 
 from __future__ import annotations
@@ -29,24 +29,24 @@ def _error_message(body: dict[str, Any]) -> str:
 
 
 async def submit_task(
-    ctx: UiContext, path: Path, params: ProcessParams, key: str | None, lang: str
+    ctx: UiContext, path: Path, params: ProcessParams, credentials: dict[str, str], lang: str
 ) -> AsyncIterator[View]:
     yield cleared(progress_html(t(lang, "starting")))
-    body = await ctx.tasks.submit(path, params, key)
+    body = await ctx.tasks.submit(path, params, credentials)
     if body["http_status"] >= 300 or "task_id" not in body:
         yield error_view(t(lang, "error", error=_error_message(body)), "")
         return
-    async for view in follow_task(ctx, body["task_id"], key, lang):
+    async for view in follow_task(ctx, body["task_id"], credentials, lang):
         yield view
 
 
 async def follow_task(
-    ctx: UiContext, task_id: str, key: str | None, lang: str
+    ctx: UiContext, task_id: str, credentials: dict[str, str], lang: str
 ) -> AsyncIterator[View]:
     """Poll a task until it ends, yielding its progress, then its result."""
     first = True
     while True:
-        body = await ctx.tasks.get(task_id, key)
+        body = await ctx.tasks.get(task_id, credentials)
         status = body.get("status")
         if body["http_status"] == 404:
             yield error_view(t(lang, "not_found", task=task_id), task_id)

@@ -1,0 +1,79 @@
+"""A scripted engine: the engine-level ``httpx.MockTransport``.
+
+Tests whose subject is not the model (guards, formats, errors, tasks, the page) run the
+real service on this engine: every window is answered by a plain function of the job,
+in microseconds, with no model loaded. The default answer describes the audio the
+window really held (its length and loudness), so a test can still tell *what* was
+decoded and sent, e.g. that a playlist did not smuggle in another file's samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stepaudio.audio.decode import SAMPLE_RATE
+from stepaudio.engines.base import ModelOutput, Segment, TextJob, Usage, WindowJob
+from stepaudio.params import Mode, ProcessParams
+
+
+def describe_window(job: WindowJob) -> ModelOutput:
+    """``heard 11.00 s, rms 1234`` for the window, as one timed segment."""
+    seconds = len(job.pcm) / SAMPLE_RATE
+    rms = float(np.sqrt(np.mean(job.pcm.astype(np.float64) ** 2))) if len(job.pcm) else 0.0
+    text = f"heard {seconds:.2f} s, rms {rms:.0f}"
+    return ModelOutput(
+        text,
+        segments=[Segment(0.0, round(seconds, 3), text)],
+        language="en",
+        usage=Usage(audio_seconds=seconds, prompt_tokens=1, completion_tokens=len(text.split())),
+    )
+
+
+def echo_prompt(job: TextJob) -> ModelOutput:
+    """The text call's answer: the first line of its prompt (summaries, answers)."""
+    first = job.prompt.strip().splitlines()[0] if job.prompt.strip() else "nothing"
+    return ModelOutput(first[:200], usage=Usage(prompt_tokens=1, completion_tokens=1))
+
+
+@dataclass
+class ScriptedEngine:
+    """An ``Engine`` whose model is two functions; it keeps every job it was given."""
+
+    on_window: Callable[[WindowJob], ModelOutput] = describe_window
+    on_text: Callable[[TextJob], ModelOutput] = echo_prompt
+    window_s: float = 30.0
+    slots: int = 2
+    name: str = "scripted"
+    modes: frozenset[Mode] = frozenset({Mode.ASR, Mode.TRANSLATE})
+    windows: list[WindowJob] = field(default_factory=list)
+    texts: list[TextJob] = field(default_factory=list)
+
+    def audio_modes(self) -> frozenset[Mode]:
+        return self.modes
+
+    def max_window_seconds(self, mode: Mode, params: ProcessParams) -> float:
+        return self.window_s
+
+    def capacity(self) -> int:
+        return self.slots
+
+    def text_budget_chars(self) -> int:
+        return 20_000
+
+    async def run_window(self, job: WindowJob) -> ModelOutput:
+        self.windows.append(job)
+        return self.on_window(job)
+
+    async def complete(self, job: TextJob) -> ModelOutput:
+        self.texts.append(job)
+        return self.on_text(job)
+
+    async def health(self) -> dict[str, Any]:
+        return {"engine": self.name, "ready": True}
+
+    async def aclose(self) -> None:
+        return None
