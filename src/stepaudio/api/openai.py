@@ -128,7 +128,11 @@ def _on_v1(exc: StepAudioError) -> StepAudioError:
 
 
 async def _streamed(
-    services: Services, stored: StoredUpload, params: ProcessParams, upload: AsyncExitStack
+    services: Services,
+    stored: StoredUpload,
+    params: ProcessParams,
+    upload: AsyncExitStack,
+    owner: str,
 ) -> AsyncIterator[str]:
     """``transcript.text.delta`` events in order as windows finish, then ``.done``;
     ``upload`` (the stored file) is closed when the stream ends.
@@ -138,7 +142,7 @@ async def _streamed(
     async with upload:
         try:
             async with (
-                services.admitted(params.mode.value),
+                services.admitted(params.mode.value, owner),
                 # Closed at once if the client goes away: that cancels the work.
                 aclosing(services.pipeline.events(stored.path, params)) as events,
             ):
@@ -210,13 +214,14 @@ def check_model(model: str, services: Services) -> None:
 async def _audio_endpoint(
     request: Request,
     services: Services,
+    owner: str,
     file: UploadFile,
     params: ProcessParams,
     fmt: TranscriptionFormat,
     stream: bool,
 ) -> Response:
     try:
-        return await _answered(request, services, file, params, fmt, stream)
+        return await _answered(request, services, owner, file, params, fmt, stream)
     except StepAudioError as exc:
         _on_v1(exc)
         raise
@@ -225,6 +230,7 @@ async def _audio_endpoint(
 async def _answered(
     request: Request,
     services: Services,
+    owner: str,
     file: UploadFile,
     params: ProcessParams,
     fmt: TranscriptionFormat,
@@ -240,10 +246,10 @@ async def _answered(
             await services.pipeline.probe(stored.path)
             # From here the stream owns the file: removed when it ends.
             return StreamingResponse(
-                _streamed(services, stored, params, stack.pop_all()),
+                _streamed(services, stored, params, stack.pop_all(), owner),
                 media_type="text/event-stream",
             )
-        async with services.admitted(params.mode.value):
+        async with services.admitted(params.mode.value, owner):
             result = await unless_disconnected(
                 request, services.pipeline.process(stored.path, params)
             )
@@ -271,7 +277,7 @@ async def transcriptions(
     speaker_refs: list[str] = Form([], alias="known_speaker_references[]"),
     speaker_refs_plain: list[str] = Form([], alias="known_speaker_references"),
     services: Services = Depends(get_services),
-    _who: str = Depends(caller),
+    who: str = Depends(caller),
     _fields: None = Depends(_fields_of("transcriptions")),
 ):
     """Verbatim transcript of the file, any length; with ``timestamp_granularities[]=word``
@@ -297,7 +303,9 @@ async def transcriptions(
         )
         or None,
     )
-    return await _audio_endpoint(request, services, file, params, response_format, stream)
+    return await _audio_endpoint(
+        request, services, who, file, params, response_format, stream
+    )
 
 
 @router.post("/audio/translations")
@@ -311,7 +319,7 @@ async def translations(
     temperature: float | None = Form(None),
     stream: bool = Form(False),
     services: Services = Depends(get_services),
-    _who: str = Depends(caller),
+    who: str = Depends(caller),
     _fields: None = Depends(_fields_of("translations")),
 ):
     """The speech translated into English, as OpenAI's endpoint does."""
@@ -323,7 +331,9 @@ async def translations(
         prompt=prompt,
         temperature=temperature,
     )
-    return await _audio_endpoint(request, services, file, params, response_format, stream)
+    return await _audio_endpoint(
+        request, services, who, file, params, response_format, stream
+    )
 
 
 @router.get("/models")

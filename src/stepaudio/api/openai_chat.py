@@ -135,7 +135,7 @@ async def chat_completions(
     request: Request,
     body: ChatRequest,
     services: Services = Depends(get_services),
-    _who: str = Depends(caller),
+    who: str = Depends(caller),
 ):
     """Chat about one recording sent as an ``input_audio`` part."""
     if body.model:
@@ -155,7 +155,7 @@ async def chat_completions(
         temporary_upload(
             _BytesUpload(audio), settings.data_dir / "uploads", settings.max_upload_bytes
         ) as stored,
-        services.admitted(params.mode.value),
+        services.admitted(params.mode.value, who),
     ):
         result = await unless_disconnected(request, services.pipeline.process(stored.path, params))
     head = {

@@ -35,7 +35,7 @@ async def process(
         "order, then the result (also with Accept: text/event-stream)",
     ),
     services: Services = Depends(get_services),
-    _who: str = Depends(caller),
+    who: str = Depends(caller),
 ) -> ProcessResult | Response:
     """Process a recording synchronously and return the result (or stream it)."""
     settings = services.settings
@@ -46,14 +46,14 @@ async def process(
             )
             # Refused with a status, before the stream begins: no audio, too long, busy.
             await services.pipeline.probe(up.path)
-            await stack.enter_async_context(services.admitted(params.mode.value))
+            await stack.enter_async_context(services.admitted(params.mode.value, who))
             # From here the stream holds the upload and the place in the queue.
             return StreamingResponse(
                 streamed(services, up, params, stack.pop_all()), media_type=MEDIA_TYPE
             )
     async with (
         temporary_upload(audio, settings.data_dir / "uploads", settings.max_upload_bytes) as up,
-        services.admitted(params.mode.value),
+        services.admitted(params.mode.value, who),
     ):
         result = await unless_disconnected(request, services.pipeline.process(up.path, params))
     services.metrics.audio_seconds.inc(result.usage.audio_seconds)

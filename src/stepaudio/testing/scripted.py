@@ -9,6 +9,7 @@ decoded and sent, e.g. that a playlist did not smuggle in another file's samples
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,9 @@ class ScriptedEngine:
 
     on_window: Callable[[WindowJob], ModelOutput] = describe_window
     on_text: Callable[[TextJob], ModelOutput] = echo_prompt
+    delay_s: float = 0.0
+    """Seconds each window takes (awaited: the event loop stays free), for tests that
+    need requests in flight."""
     window_s: float = 30.0
     slots: int = 2
     name: str = "scripted"
@@ -66,6 +70,8 @@ class ScriptedEngine:
 
     async def run_window(self, job: WindowJob) -> ModelOutput:
         self.windows.append(job)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         return self.on_window(job)
 
     async def complete(self, job: TextJob) -> ModelOutput:
