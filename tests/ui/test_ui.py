@@ -221,7 +221,10 @@ def test_login_then_asr_and_a_task_that_is_the_keys_own(browser, keyed, shots_di
         theirs = httpx.get(f"{keyed.url}/api/task/{task}", headers={"X-API-Key": OTHER_KEY})
         assert theirs.status_code == 404
 
+        # The link shows a button (a GET logs nobody out); its POST ends the session.
         page.locator("#sa-logout").click()
+        page.wait_for_url(re.compile(r"/logout$"))
+        page.locator("#logout-submit").click()
         page.wait_for_url(re.compile(r"/login$"))
         page.goto(keyed.url + "/ui/")
         page.wait_for_url(re.compile(r"/login\?next="))

@@ -125,14 +125,15 @@ def open_container(path: Path) -> av.container.InputContainer:
         if isinstance(exc, av.error.ArgumentError) and exc.errno == errno.EINVAL:
             # What FFmpeg answers when the detected container is not on the list.
             raise InvalidAudio(
-                "Not an audio container this service reads (playlists and other lists "
-                "of files are refused).",
+                f"'{path}' is not an audio container this service reads (playlists and "
+                "other lists of files are refused).",
                 param="audio",
                 code="unsupported_container",
             ) from exc
-        # FFmpeg's reason without the file name (ours, not the client's).
+        # FFmpeg's reason, and the file as we named it: the routes put the client's name
+        # in its place (``api.uploads.in_client_terms``).
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise InvalidAudio(f"Not a readable audio file: {reason}", param="audio") from exc
+        raise InvalidAudio(f"Not a readable audio file: {reason}: '{path}'", param="audio") from exc
 
 
 def audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:

@@ -89,20 +89,29 @@ def _same_site(request: Request) -> bool:
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
+def _document(lang: str, title: str, body: str) -> str:
+    """One self-contained page (no scripts, no outside assets) titled ``title``."""
+    return f"""<!doctype html>
+<html lang="{"zh-CN" if lang == "zh" else "en"}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title><style>{STYLE}</style>
+<link rel="icon" href="data:,"></head>
+<body><main>
+<h1>{escape(title)}</h1>
+{body}
+</main></body></html>"""
+
+
 def login_page(lang: str, next_path: str, message: str = "") -> str:
     """The form, in ``lang``, with an optional error ``message`` announced to readers."""
     other = "zh" if lang == "en" else "en"
     alert = f'<p role="alert" id="login-error">{escape(message)}</p>' if message else ""
     described = ' aria-describedby="login-error" aria-invalid="true"' if message else ""
     switch = f"/login?lang={other}&next={escape(next_path, quote=True)}"
-    return f"""<!doctype html>
-<html lang="{"zh-CN" if lang == "zh" else "en"}">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(t(lang, "login_title"))}</title><style>{STYLE}</style>
-<link rel="icon" href="data:,"></head>
-<body><main>
-<h1>{escape(t(lang, "login_title"))}</h1>
-<p>{escape(t(lang, "login_intro"))}</p>
+    return _document(
+        lang,
+        t(lang, "login_title"),
+        f"""<p>{escape(t(lang, "login_intro"))}</p>
 {alert}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{escape(next_path, quote=True)}">
@@ -112,27 +121,23 @@ def login_page(lang: str, next_path: str, message: str = "") -> str:
  autocomplete="current-password"{described}>
 <button type="submit">{escape(t(lang, "login_submit"))}</button>
 </form>
-<nav><a href="{switch}" lang="{other}">{escape(LANGUAGES[other])}</a></nav>
-</main></body></html>"""
+<nav><a href="{switch}" lang="{other}">{escape(LANGUAGES[other])}</a></nav>""",
+    )
 
 
 def logout_page(lang: str, message: str = "") -> str:
     """A button that posts the logout (a GET changes nothing)."""
     alert = f'<p role="alert">{escape(message)}</p>' if message else ""
-    return f"""<!doctype html>
-<html lang="{"zh-CN" if lang == "zh" else "en"}">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(t(lang, "logout"))}</title><style>{STYLE}</style>
-<link rel="icon" href="data:,"></head>
-<body><main>
-<h1>{escape(t(lang, "logout"))}</h1>
-{alert}
+    return _document(
+        lang,
+        t(lang, "logout"),
+        f"""{alert}
 <form method="post" action="/logout">
 <input type="hidden" name="lang" value="{lang}">
 <button type="submit" id="logout-submit">{escape(t(lang, "logout"))}</button>
 </form>
-<nav><a href="{HOME}">{escape(t(lang, "logout_back"))}</a></nav>
-</main></body></html>"""
+<nav><a href="{HOME}">{escape(t(lang, "logout_back"))}</a></nav>""",
+    )
 
 
 def _page(lang: str, next_path: str, message: str = "", status: int = 200) -> HTMLResponse:
