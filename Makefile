@@ -35,15 +35,17 @@ system-deps:
 run: install
 	$(BIN)/stepaudio serve --host $(HOST) --port $(PORT)
 
-# The suite but its heavy tests (long audio, accuracy over every clip, browsers, many
-# processes): about 12 minutes on 2 cores. CI runs both targets.
+# The fast tier: every face, error and attack on a scripted engine (no model loaded),
+# under 3 minutes on 2 cores; run it between changes. CI runs both targets.
 test: install system-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -m "not heavy"
+	$(BIN)/pytest -m "not heavy and not model"
 
+# What the real models write (accuracy, scripts, loops, text quality) and the heavy tests
+# (long audio, browsers, many processes).
 test-heavy: install system-deps
-	$(BIN)/pytest -m heavy
+	$(BIN)/pytest -m "heavy or model"
 
 lint: install
 	$(BIN)/ruff check src tests bench

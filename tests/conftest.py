@@ -14,8 +14,13 @@ from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import Settings
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.testing.longaudio import build
+from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
+
+MODEL_FIXTURES = frozenset({"embedded", "whisper_dir"})
+"""Fixtures that load the real models (here or in a child process): a test using one is
+a ``model`` test, run by ``make test-heavy`` in CI, not by ``make test``."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,6 +34,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # about routes, formats and bookkeeping. tests/engines/test_text_quality.py runs the
     # default model on its own server, for the answers a user gets out of the box.
     os.environ.setdefault("STEPAUDIO_LLM__MODEL", "qwen-0.5b")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The fast tier is decided by what a test uses, not by a list kept by hand: whatever
+    # reaches the real models is marked ``model``.
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +65,21 @@ def server(settings: Settings, embedded: EmbeddedEngine) -> Iterator[str]:
     """The real service on a loopback port, on the embedded engine."""
     with serve_in_thread(create_app(settings, engine=embedded), settings=settings) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def scripted_server(settings: Settings) -> Iterator[tuple[str, ScriptedEngine]]:
+    """The real service on a loopback port, on a scripted engine (no model): for tests
+    whose subject is the service, not the model's words. The engine records its jobs."""
+    engine = ScriptedEngine()
+    with serve_in_thread(create_app(settings, engine=engine), settings=settings) as url:
+        yield url, engine
+
+
+@pytest.fixture
+def scripted_client(scripted_server: tuple[str, ScriptedEngine]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=scripted_server[0], timeout=60) as c:
+        yield c
 
 
 @pytest.fixture

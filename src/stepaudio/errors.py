@@ -13,7 +13,7 @@ handle this tree::
     ├── TimedOut (408)            the request body arrived too slowly
     ├── Conflict (409)            an Idempotency-Key reused for another request P
     ├── PayloadTooLarge (413)     upload or audio duration over the limit       P
-    ├── QueueFull (429)           too much work waiting
+    ├── QueueFull (429)           too much work waiting (sent with Retry-After)
     ├── ModelOutputError (502)    the model answered, but not usably
     │   ├── OutputTruncated       reasoning or answer cut by max_tokens         P
     │   └── DegenerateOutput      a repetition loop, or text not in the target
@@ -36,7 +36,9 @@ transport failures become these classes in one table, ``stepaudio.engines.http``
 
 Each carries ``message``, ``param`` (the offending field, if any) and ``code`` (a short
 machine-readable reason); ``to_dict()`` gives the ``{"message", "type", "param", "code"}``
-object of the API's error body. The message is scrubbed of URL credentials
+object of the API's error body, and ``headers()`` what the wire needs beside it
+(``Retry-After``, ``WWW-Authenticate``): ``stepaudio.api.errors`` renders both, for every
+route and for the guard in front of them. The message is scrubbed of URL credentials
 (``scrub_credentials``) as the error is made, so no log line, status or error body built
 from it can show them.
 """
@@ -66,6 +68,8 @@ class StepAudioError(Exception):
     status_code = 500
     type = "internal_error"
     default_code = "internal_error"
+    retry_after: int | None = None
+    """Seconds after which the same request may succeed (``Retry-After``)."""
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
         message = scrub_credentials(message)
@@ -84,6 +88,10 @@ class StepAudioError(Exception):
     def permanent(self) -> bool:
         """Whether any later attempt would fail the same way: the request is at fault."""
         return False
+
+    def headers(self) -> dict[str, str]:
+        """The HTTP headers that go with this error's status."""
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
     def to_dict(self) -> dict[str, Any]:
         """The API's error object. The message is scrubbed again: callers may have
@@ -114,6 +122,9 @@ class Unauthorized(StepAudioError):
     status_code = 401
     type = "authentication_error"
     default_code = "invalid_api_key"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
 
     @property
     def permanent(self) -> bool:
@@ -160,6 +171,7 @@ class QueueFull(StepAudioError):
     status_code = 429
     type = "rate_limit_error"
     default_code = "queue_full"
+    retry_after = 5
 
 
 class ModelOutputError(StepAudioError):

@@ -75,7 +75,7 @@ def test_chat_with_input_audio(sdk: openai.OpenAI):
         ],
     )
     assert reply.choices[0].message.content.strip()
-    # finish_reason is always "stop" (api/openai.py writes it; a cut answer is an error
+    # finish_reason is always "stop" (api/openai_audio.py writes it; a cut answer is an error
     # instead), so check what the service computed: the usage of the calls it made.
     usage = reply.usage
     assert usage.prompt_tokens > 0 and usage.completion_tokens > 0

@@ -20,6 +20,7 @@ from stepaudio.engines.base import ModelOutput, WindowJob
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.run import Pipeline
+from stepaudio.service import Admission, Lifecycle
 from stepaudio.tasks import AsyncTaskStore, TaskStore, WorkerPool
 from tests.helpers import clip
 from tests.tasks.test_store import shown, upload
@@ -78,7 +79,12 @@ def test_a_failing_heartbeat_stops_the_run_before_the_task_is_taken_again(
     task_id = task.task_id
 
     async def scenario() -> dict:
-        pool = WorkerPool(AsyncTaskStore(store), Pipeline(engine, settings), settings, count=2)
+        pool = WorkerPool(
+            AsyncTaskStore(store),
+            Lifecycle(Pipeline(engine, settings), Admission(4)),
+            settings,
+            count=2,
+        )
         pool.start()
         try:
             while engine.started == 0:

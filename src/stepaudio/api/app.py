@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stepaudio import __version__
-from stepaudio.api import errors, openai, openai_chat, seed, tasks
+from stepaudio.api import errors, openai_audio, openai_chat, seed, tasks
 from stepaudio.api.guard import GuardMiddleware
 from stepaudio.api.services import Services
 from stepaudio.api.sessions import PageSessions
@@ -16,20 +16,28 @@ from stepaudio.config import Settings
 from stepaudio.engines.base import Engine
 from stepaudio.engines.factory import build_engine
 from stepaudio.pipeline.run import Pipeline
+from stepaudio.service import Admission, Lifecycle
 from stepaudio.tasks import AsyncTaskStore, WorkerPool
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app. ``engine`` replaces the one the settings would choose (tests, benches)."""
     settings = settings or Settings()
+    # One count of the work in the service, shared by the guard (uploads, from their
+    # first header) and every face's lifecycle.
+    admission = Admission(
+        settings.max_pending_requests,
+        settings.max_pending_requests_per_key if settings.api_keys else None,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         chosen = engine or build_engine(settings)
         pipeline = Pipeline(chosen, settings)
+        lifecycle = Lifecycle(pipeline, admission)
         store = await AsyncTaskStore.open(settings)  # migrates
-        app.state.services = Services(settings, chosen, pipeline, tasks=store)
-        workers = WorkerPool(store, pipeline, settings, settings.tasks.workers)
+        app.state.services = Services(settings, chosen, pipeline, lifecycle, tasks=store)
+        workers = WorkerPool(store, lifecycle, settings, settings.tasks.workers)
         workers.start()
         try:
             yield
@@ -52,11 +60,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.sessions = sessions
     # Outermost of ours: keys, admission and body limits before any route sees a byte.
-    app.add_middleware(GuardMiddleware, settings=settings, sessions=sessions)
+    app.add_middleware(
+        GuardMiddleware, settings=settings, admission=admission, sessions=sessions
+    )
     errors.install(app)
     app.include_router(seed.router)
     app.include_router(tasks.router)
-    app.include_router(openai.router)
+    app.include_router(openai_audio.router)
     app.include_router(openai_chat.router)
     if settings.ui:
         # Imported here: without the page, Gradio (a large import) is never loaded.

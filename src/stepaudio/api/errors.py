@@ -34,14 +34,26 @@ def error_body(path: str, error: dict) -> dict:
     return body
 
 
-def error_response(request: Request, exc: StepAudioError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)  # a busy store: try again shortly
+def error_response(path: str, exc: StepAudioError) -> JSONResponse:
+    """``exc`` as the response of a request to ``path``: the one way an error reaches the
+    wire as a status (routes' handlers and the guard alike)."""
     return JSONResponse(
-        error_body(request.url.path, exc.to_dict()), status_code=exc.status_code, headers=headers
+        error_body(path, exc.to_dict()), status_code=exc.status_code, headers=exc.headers()
     )
+
+
+def websocket_error(exc: StepAudioError) -> tuple[dict, int]:
+    """``exc`` on a WebSocket: the ``error`` event (OpenAI's Realtime shape) and the close
+    code if the session cannot go on (1008 policy: keys and limits; 1011 our fault; 1013
+    try again later; else the session stays open, 0)."""
+    event = {"type": "error", "error": exc.to_dict()}
+    if exc.status_code in (401, 413):
+        return event, 1008
+    if exc.status_code in (429, 503):
+        return event, 1013
+    if exc.status_code >= 500:
+        return event, 1011
+    return event, 0
 
 
 def _client_path(loc: tuple[int | str, ...]) -> str | None:
@@ -76,15 +88,15 @@ def install(app: FastAPI) -> None:
     async def _ours(request: Request, exc: StepAudioError) -> JSONResponse:
         if exc.status_code >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-        return error_response(request, exc)
+        return error_response(request.url.path, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(request, validation_error(exc))
+        return error_response(request.url.path, validation_error(exc))
 
     @app.exception_handler(ValidationError)
     async def _validation(request: Request, exc: ValidationError) -> JSONResponse:
-        return error_response(request, validation_error(exc))
+        return error_response(request.url.path, validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -101,4 +113,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("Unexpected error on %s %s", request.method, request.url.path)
-        return error_response(request, StepAudioError(f"Internal error: {type(exc).__name__}"))
+        internal = StepAudioError(f"Internal error: {type(exc).__name__}")
+        return error_response(request.url.path, internal)

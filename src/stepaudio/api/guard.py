@@ -27,22 +27,21 @@ of the body is taken in:
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
 
 import anyio
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stepaudio.api.auth import identify, unauthorized
-from stepaudio.api.errors import error_body
+from stepaudio.api.errors import error_response
 from stepaudio.api.sessions import PageSessions
 from stepaudio.config import Settings
 from stepaudio.errors import PayloadTooLarge, QueueFull, StepAudioError, TimedOut
+from stepaudio.service import Admission
 
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/login", "/logout"})
 PUBLIC_BODY_LIMIT = 16 << 10
@@ -122,13 +121,18 @@ def slow_body() -> TimedOut:
 class GuardMiddleware:
     """See the module docstring. One per app; its counters are this app's own."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, sessions: PageSessions | None = None):
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        admission: Admission,
+        sessions: PageSessions | None = None,
+    ):
         self.app = app
         self.settings = settings
+        self.admission = admission
         self.sessions = sessions
         self.public = PUBLIC_PATHS | ({"/metrics"} if settings.metrics_public else set())
-        self.working = 0
-        self.working_by_key: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -149,18 +153,19 @@ class GuardMiddleware:
         if declared.isdigit() and int(declared) > limit:
             await self._answer(scope, receive, send, too_large(limit))
             return
-        work = (scope["method"], scope["path"]) in WORK_ROUTES
-        if work and (refusal := self._admit(who)) is not None:
-            await self._answer(scope, receive, send, refusal)
-            return
+        ticket = None
+        if (scope["method"], scope["path"]) in WORK_ROUTES:
+            try:
+                # The request's one place in the queue: the route's lifecycle uses it.
+                ticket = scope["state"]["ticket"] = self.admission.admit(who)
+            except QueueFull as refusal:
+                await self._answer(scope, receive, send, refusal)
+                return
         try:
             await self._guarded(scope, receive, send, limit)
         finally:
-            if work:
-                self.working -= 1
-                self.working_by_key[who] -= 1
-                if not self.working_by_key[who]:
-                    del self.working_by_key[who]
+            if ticket is not None:
+                ticket.release()
 
     async def _identify(self, scope: Scope, headers: Headers) -> str | None:
         if scope["path"] in self.public:
@@ -177,24 +182,6 @@ class GuardMiddleware:
         if upload_route and media_type == "multipart/form-data":
             return self.settings.max_upload_bytes + _MULTIPART_SLACK
         return self.settings.max_json_bytes
-
-    def _admit(self, who: str) -> QueueFull | None:
-        settings = self.settings
-        if self.working >= settings.max_pending_requests:
-            return QueueFull(
-                f"{settings.max_pending_requests} requests are already queued or running; "
-                "retry later."
-            )
-        # Without keys every caller is the same "anonymous": a share would be the whole.
-        per_key = settings.max_pending_requests_per_key if settings.api_keys else None
-        if per_key is not None and self.working_by_key[who] >= per_key:
-            return QueueFull(
-                f"This key already has {per_key} requests queued or running; retry later.",
-                code="key_queue_full",
-            )
-        self.working += 1
-        self.working_by_key[who] += 1
-        return None
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         settings = self.settings
@@ -251,14 +238,6 @@ class GuardMiddleware:
         self, scope: Scope, receive: Receive, send: Send, error: StepAudioError
     ) -> None:
         """Our error as JSON; the connection closes, since the body was not read."""
-        extra: dict[str, Any] = {"Connection": "close"}
-        if error.status_code == 401:
-            extra["WWW-Authenticate"] = "Bearer"
-        if error.status_code == 429:
-            extra["Retry-After"] = "5"
-        response = JSONResponse(
-            error_body(scope["path"], error.to_dict()),
-            status_code=error.status_code,
-            headers=extra,
-        )
+        response = error_response(scope["path"], error)
+        response.headers["Connection"] = "close"
         await response(scope, receive, send)

@@ -18,10 +18,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stepaudio.api.auth import caller
-from stepaudio.api.disconnect import unless_disconnected
-from stepaudio.api.openai import check_model, sse
+from stepaudio.api.openai_audio import check_model, sse
 from stepaudio.api.services import Services, get_services, model_label
-from stepaudio.api.uploads import temporary_upload
 from stepaudio.errors import InvalidParameter
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.result import ProcessResult
@@ -135,13 +133,12 @@ async def chat_completions(
     request: Request,
     body: ChatRequest,
     services: Services = Depends(get_services),
-    who: str = Depends(caller),
+    _who: str = Depends(caller),
 ):
     """Chat about one recording sent as an ``input_audio`` part."""
     if body.model:
         check_model(body.model, services)
     audio, text = _audio_and_text(body.messages)
-    settings = services.settings
     params = ProcessParams.from_user(
         mode=body.mode,
         question=text,
@@ -151,13 +148,7 @@ async def chat_completions(
         top_p=body.top_p,
         repetition_penalty=body.repetition_penalty,
     )
-    async with (
-        temporary_upload(
-            _BytesUpload(audio), settings.data_dir / "uploads", settings.max_upload_bytes
-        ) as stored,
-        services.admitted(params.mode.value, who),
-    ):
-        result = await unless_disconnected(request, services.pipeline.process(stored.path, params))
+    result = await services.process(request, _BytesUpload(audio), params, face="v1_chat")
     head = {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "created": int(time.time()),

@@ -16,23 +16,17 @@ each ``event: NAME`` with a JSON ``data:`` line that repeats the name as ``type`
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, aclosing
 from typing import Any
 
 from fastapi import Request
 
 from stepaudio.api.errors import error_body
-from stepaudio.api.services import Services
-from stepaudio.api.uploads import StoredUpload, in_client_terms
 from stepaudio.audio.cut import Span
 from stepaudio.engines.base import ModelOutput
 from stepaudio.errors import StepAudioError
-from stepaudio.params import ProcessParams
 from stepaudio.pipeline.result import ProcessResult
-
-log = logging.getLogger(__name__)
+from stepaudio.service import Run
 
 MEDIA_TYPE = "text/event-stream"
 
@@ -66,28 +60,17 @@ def window_event(index: int, span: Span, output: ModelOutput) -> dict[str, Any]:
     }
 
 
-async def streamed(
-    services: Services, stored: StoredUpload, params: ProcessParams, held: AsyncExitStack
-) -> AsyncIterator[str]:
-    """The events of one request; ``held`` (its upload and its place in the queue) is
-    released when the stream ends, however it ends. A client that goes away closes the
-    stream, which cancels the work."""
-    async with held:
-        try:
-            async with aclosing(services.pipeline.events(stored.path, params)) as events:
-                async for item in events:
-                    if isinstance(item, ProcessResult):
-                        services.metrics.audio_seconds.inc(item.usage.audio_seconds)
-                        yield event("result", item.model_dump(mode="json"))
-                    elif item.output is not None and item.span and item.index is not None:
-                        yield event("window", window_event(item.index, item.span, item.output))
-                    else:
-                        yield event("progress", {"done": item.done, "total": item.total})
-        except StepAudioError as exc:
-            error = in_client_terms(exc, stored).to_dict()
-            yield event("error", error_body("/api/process", error))
-        except Exception as exc:
-            # The status line is gone already: the error can only be an event.
-            log.exception("streamed /api/process failed")
-            error = StepAudioError(f"Internal error: {type(exc).__name__}").to_dict()
-            yield event("error", error_body("/api/process", error))
+async def streamed(run: Run) -> AsyncIterator[str]:
+    """The events of one run (``Services.stream`` holds its upload and place in the
+    queue, and turns a failure into ``error_event``)."""
+    async for item in run.events():
+        if isinstance(item, ProcessResult):
+            yield event("result", item.model_dump(mode="json"))
+        elif item.output is not None and item.span and item.index is not None:
+            yield event("window", window_event(item.index, item.span, item.output))
+        else:
+            yield event("progress", {"done": item.done, "total": item.total})
+
+
+def error_event(error: StepAudioError) -> str:
+    return event("error", error_body("/api/process", error.to_dict()))

@@ -3,19 +3,16 @@ beside them."""
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stepaudio.api.auth import caller
-from stepaudio.api.disconnect import unless_disconnected
 from stepaudio.api.forms import process_params
-from stepaudio.api.process_stream import MEDIA_TYPE, streamed, wants_stream
+from stepaudio.api.process_stream import error_event, streamed, wants_stream
 from stepaudio.api.services import Services, get_services, model_label
-from stepaudio.api.uploads import temporary_upload
 from stepaudio.engines.http import public_url
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.describe import audio_report
@@ -35,29 +32,14 @@ async def process(
         "order, then the result (also with Accept: text/event-stream)",
     ),
     services: Services = Depends(get_services),
-    who: str = Depends(caller),
+    _who: str = Depends(caller),
 ) -> ProcessResult | Response:
     """Process a recording synchronously and return the result (or stream it)."""
-    settings = services.settings
     if wants_stream(request, stream):
-        async with AsyncExitStack() as stack:
-            up = await stack.enter_async_context(
-                temporary_upload(audio, settings.data_dir / "uploads", settings.max_upload_bytes)
-            )
-            # Refused with a status, before the stream begins: no audio, too long, busy.
-            await services.pipeline.probe(up.path)
-            await stack.enter_async_context(services.admitted(params.mode.value, who))
-            # From here the stream holds the upload and the place in the queue.
-            return StreamingResponse(
-                streamed(services, up, params, stack.pop_all()), media_type=MEDIA_TYPE
-            )
-    async with (
-        temporary_upload(audio, settings.data_dir / "uploads", settings.max_upload_bytes) as up,
-        services.admitted(params.mode.value, who),
-    ):
-        result = await unless_disconnected(request, services.pipeline.process(up.path, params))
-    services.metrics.audio_seconds.inc(result.usage.audio_seconds)
-    return result
+        return await services.stream(
+            request, audio, params, face="seed", body=streamed, on_error=error_event
+        )
+    return await services.process(request, audio, params, face="seed")
 
 
 @router.post("/api/audio/info", tags=["seed"])
@@ -67,10 +49,7 @@ async def audio_info(
     _who: str = Depends(caller),
 ) -> dict[str, Any]:
     """What the recording is and what processing it would take, without processing it."""
-    settings = services.settings
-    async with temporary_upload(
-        audio, settings.data_dir / "uploads", settings.max_upload_bytes
-    ) as up:
+    async with services.stored(audio) as up:
         info = await services.pipeline.probe(up.path)
     return audio_report(info, services.engine)
 

@@ -1,54 +1,47 @@
-"""What the routes share: settings, engine, pipeline, counters. One per app, no globals."""
+"""What the routes share: settings, engine, pipeline, the request lifecycle. One per app,
+no globals.
+
+Every HTTP face processes a recording through ``process`` (one answer) or ``stream``
+(events as they come): the upload is stored under our own name, the request admitted
+once (the guard's ticket, else here), processed, counted, and cleaned up, whatever the
+face; the face only turns the result or the events into its own wire format.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import Request
-from prometheus_client import CollectorRegistry, Gauge, Histogram
-from prometheus_client import Counter as MetricCounter
+from fastapi.responses import StreamingResponse
 
+from stepaudio.api.auth import caller
+from stepaudio.api.disconnect import unless_disconnected
+from stepaudio.api.uploads import Readable, StoredUpload, in_client_terms, temporary_upload
 from stepaudio.config import Settings
 from stepaudio.engines.base import Engine
-from stepaudio.errors import QueueFull
+from stepaudio.errors import StepAudioError
+from stepaudio.params import ProcessParams
+from stepaudio.pipeline.result import ProcessResult
 from stepaudio.pipeline.run import Pipeline
+from stepaudio.service import Lifecycle, Metrics, Run, Ticket
+from stepaudio.service.lifecycle import Stats
 from stepaudio.tasks.async_store import AsyncTaskStore
 
+log = logging.getLogger(__name__)
 
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = MetricCounter(
-            "stepaudio_requests", "Processing requests", ["mode", "outcome"], registry=self.registry
-        )
-        self.seconds = Histogram(
-            "stepaudio_request_seconds",
-            "Processing time per request",
-            ["mode"],
-            buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
-            registry=self.registry,
-        )
-        self.audio_seconds = MetricCounter(
-            "stepaudio_audio_seconds", "Audio processed, in seconds", registry=self.registry
-        )
-        self.in_flight = Gauge(
-            "stepaudio_in_flight", "Requests being processed", registry=self.registry
-        )
+StreamBody = Callable[[Run], AsyncIterator[str]]
+"""A face's stream: its wire format of a run's events (``Run.events()``)."""
+ErrorEvent = Callable[[StepAudioError], str]
+"""A face's error event, for a failure after its stream began."""
 
 
-@dataclass
-class Stats:
-    """The seed's ``/api/status`` counters: ``waiting`` are admitted requests none of whose
-    windows has reached the engine yet, ``processing`` the others."""
-
-    completed: int = 0
-    processing: int = 0
-    waiting: int = 0
-    total_time: float = 0.0
+def ticket_of(request: Request) -> Ticket | None:
+    """The admission the guard took for this request from its first header, if any."""
+    return getattr(request.state, "ticket", None)
 
 
 @dataclass
@@ -56,64 +49,81 @@ class Services:
     settings: Settings
     engine: Engine
     pipeline: Pipeline
-    metrics: Metrics = field(default_factory=Metrics)
+    lifecycle: Lifecycle
     tasks: AsyncTaskStore | None = None
     """The durable task store (set by the app's lifespan)."""
     started_at: float = field(default_factory=time.time)
-    admitted_now: int = 0
-    admitted_by_owner: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.lifecycle.metrics
 
     @property
     def stats(self) -> Stats:
-        waiting = min(self.pipeline.gate.requests_waiting, self.admitted_now)
-        return Stats(
-            completed=self._completed,
-            processing=self.admitted_now - waiting,
-            waiting=waiting,
-            total_time=round(self._total_time, 3),
-        )
-
-    _completed: int = 0
-    _total_time: float = 0.0
+        return self.lifecycle.stats
 
     @asynccontextmanager
-    async def admitted(self, mode: str, owner: str | None = None) -> AsyncIterator[None]:
-        """Count a request from admission to its end; 429 past ``max_pending_requests``,
-        or past ``max_pending_requests_per_key`` for ``owner`` (with keys set).
-
-        Windows of admitted requests share the engine through the pipeline's fair gate,
-        so there is no second queue here."""
+    async def stored(self, upload: Readable | None) -> AsyncIterator[StoredUpload]:
+        """The upload as our own file for the block (``temporary_upload``)."""
         settings = self.settings
-        limit = settings.max_pending_requests
-        if self.admitted_now >= limit:
-            raise QueueFull(f"{limit} requests are already queued or running; retry later.")
-        per_key = settings.max_pending_requests_per_key if settings.api_keys else None
-        if owner is not None and per_key is not None:
-            if self.admitted_by_owner[owner] >= per_key:
-                raise QueueFull(
-                    f"This key already has {per_key} requests queued or running; retry later.",
-                    code="key_queue_full",
+        async with temporary_upload(
+            upload, settings.data_dir / "uploads", settings.max_upload_bytes
+        ) as up:
+            yield up
+
+    async def process(
+        self, request: Request, upload: Readable | None, params: ProcessParams, *, face: str
+    ) -> ProcessResult:
+        """The whole answer; the work is cancelled if the client goes away."""
+        async with (
+            self.stored(upload) as up,
+            self.lifecycle.open(
+                up.path, params, face=face, owner=caller(request), ticket=ticket_of(request)
+            ) as run,
+        ):
+            return await unless_disconnected(request, run.result())
+
+    async def stream(
+        self,
+        request: Request,
+        upload: Readable | None,
+        params: ProcessParams,
+        *,
+        face: str,
+        body: StreamBody,
+        on_error: ErrorEvent,
+        media_type: str = "text/event-stream",
+    ) -> StreamingResponse:
+        """Events as they come. Bad audio and a full queue are refused with a status
+        before the stream begins; a failure after that is ``on_error``'s event, whatever
+        the exception (the status line is gone). The upload and the place in the queue
+        are held to the stream's end; a client that goes away cancels the work."""
+        async with AsyncExitStack() as stack:
+            up = await stack.enter_async_context(self.stored(upload))
+            run = await stack.enter_async_context(
+                self.lifecycle.open(
+                    up.path,
+                    params,
+                    face=face,
+                    owner=caller(request),
+                    ticket=ticket_of(request),
+                    probe=True,
                 )
-            self.admitted_by_owner[owner] += 1
-        self.admitted_now += 1
-        self.metrics.in_flight.inc()
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            yield
-            outcome = "success"
-            self._completed += 1
-        finally:
-            elapsed = time.perf_counter() - started
-            self.admitted_now -= 1
-            if owner is not None and per_key is not None:
-                self.admitted_by_owner[owner] -= 1
-                if not self.admitted_by_owner[owner]:
-                    del self.admitted_by_owner[owner]
-            self._total_time += elapsed
-            self.metrics.in_flight.dec()
-            self.metrics.requests.labels(mode, outcome).inc()
-            self.metrics.seconds.labels(mode).observe(elapsed)
+            )
+            held = stack.pop_all()
+
+        async def events() -> AsyncIterator[str]:
+            async with held:
+                try:
+                    async for chunk in body(run):
+                        yield chunk
+                except StepAudioError as exc:
+                    yield on_error(in_client_terms(exc, up))
+                except Exception as exc:
+                    log.exception("stream of %s failed", request.url.path)
+                    yield on_error(StepAudioError(f"Internal error: {type(exc).__name__}"))
+
+        return StreamingResponse(events(), media_type=media_type)
 
 
 def get_services(request: Request) -> Services:

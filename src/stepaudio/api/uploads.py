@@ -46,7 +46,7 @@ def too_large(limit: int) -> PayloadTooLarge:
 
 class Readable(Protocol):
     """What an upload is read through: FastAPI's ``UploadFile``, or bytes made to look like
-    one (``api/openai.py``)."""
+    one (``api/openai_audio.py``)."""
 
     @property
     def filename(self) -> str | None: ...

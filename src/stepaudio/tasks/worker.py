@@ -25,6 +25,7 @@ from stepaudio.engines.base import ModelOutput
 from stepaudio.errors import StepAudioError
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.run import Pipeline, Progress
+from stepaudio.service import Admission, Lifecycle
 from stepaudio.tasks.async_store import AsyncTaskStore
 from stepaudio.tasks.lease import Claim, LeaseLost
 from stepaudio.tasks.outbox import Outbox
@@ -52,12 +53,12 @@ class DbWindows:
 
 class Worker:
     def __init__(
-        self, name: str, store: AsyncTaskStore, pipeline: Pipeline, stop: asyncio.Event
+        self, name: str, store: AsyncTaskStore, lifecycle: Lifecycle, stop: asyncio.Event
     ) -> None:
         self.name = name
         self.store = store
-        self.pipeline = pipeline
-        self.settings: Settings = pipeline.settings
+        self.lifecycle = lifecycle
+        self.settings: Settings = lifecycle.pipeline.settings
         self._stop = stop
 
     async def run(self) -> None:
@@ -75,7 +76,7 @@ class Worker:
 
     async def execute(self, claim: Claim) -> None:
         """Run one claimed task to its end, or hand it back if told to stop."""
-        scratch = self.pipeline.tmp_dir
+        scratch = self.lifecycle.pipeline.tmp_dir
         scratch.mkdir(parents=True, exist_ok=True)
         source = scratch / f"task-{claim.task_id}-{claim.token}{stored_suffix(claim.filename)}"
         job = asyncio.create_task(self._work(claim, source))
@@ -93,13 +94,11 @@ class Worker:
             if not held:
                 raise LeaseLost(claim.task_id)
 
-        result = await self.pipeline.process(
-            source,
-            params,
-            on_progress=on_progress,
-            store=DbWindows(self.store, claim),
-            background=True,
-        )
+        # Not admitted: a task waits in the task queue, not in the requests' one.
+        async with self.lifecycle.open(source, params, face="task", admit=False) as run:
+            result = await run.result(
+                on_progress=on_progress, store=DbWindows(self.store, claim), background=True
+            )
         await self.store.complete(claim, result.model_dump(mode="json"))
 
     async def _supervise(self, claim: Claim, job: asyncio.Task[None]) -> None:
@@ -162,10 +161,10 @@ class WorkerPool:
     """``count`` workers plus housekeeping; ``start()`` and ``stop()`` in one event loop."""
 
     def __init__(
-        self, store: AsyncTaskStore, pipeline: Pipeline, settings: Settings, count: int
+        self, store: AsyncTaskStore, lifecycle: Lifecycle, settings: Settings, count: int
     ) -> None:
         self.store = store
-        self.pipeline = pipeline
+        self.lifecycle = lifecycle
         self.settings = settings
         self.count = count
         self.prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -176,7 +175,7 @@ class WorkerPool:
         if self.count <= 0:
             return
         for i in range(self.count):
-            worker = Worker(f"{self.prefix}:{i}", self.store, self.pipeline, self._stop)
+            worker = Worker(f"{self.prefix}:{i}", self.store, self.lifecycle, self._stop)
             self._loops.append(asyncio.create_task(worker.run()))
         self._loops.append(asyncio.create_task(Outbox(self.store, self.settings).run(self._stop)))
         self._loops.append(asyncio.create_task(self._sweep()))
@@ -217,7 +216,8 @@ async def run_standalone(settings: Settings, count: int) -> None:
 
     store = await AsyncTaskStore.open(settings)
     engine = build_engine(settings)
-    pool = WorkerPool(store, Pipeline(engine, settings), settings, count)
+    lifecycle = Lifecycle(Pipeline(engine, settings), Admission(settings.max_pending_requests))
+    pool = WorkerPool(store, lifecycle, settings, count)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

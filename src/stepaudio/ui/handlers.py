@@ -139,9 +139,9 @@ async def run_inline(
     yield cleared(progress_html(t(lang, "decoding")), task_id="")
     try:
         async with (
-            services.admitted(params.mode.value, who.owner),
+            services.lifecycle.open(path, params, face="page", owner=who.owner) as run,
             # Closed at once if the page goes away: that cancels the work.
-            aclosing(services.pipeline.events(path, params)) as events,
+            aclosing(run.events()) as events,
         ):
             async for event in events:
                 if isinstance(event, ProcessResult):
@@ -161,5 +161,4 @@ async def run_inline(
         yield error_view(t(lang, "error", error=exc.message))
         return
     if result is not None:  # events() ends with the result or raises
-        services.metrics.audio_seconds.inc(result.usage.audio_seconds)
         yield final_view(ctx, result, lang, None)
