@@ -2,7 +2,8 @@
 about their size or never end, connections that never finish their headers.
 
 Raw sockets where the attack is in the bytes on the wire (chunked bodies, Expect,
-trickling): an HTTP client library would not send them that way.
+trickling): an HTTP client library would not send them that way. The service runs on a
+scripted engine: the subject is the front door, not the model's words.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from stepaudio.api import create_app
 from stepaudio.config import Settings
+from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 
@@ -26,7 +28,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory, embedded) -> Iterator[tuple[str, Path]]:
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A server with keys and small limits, so attacks are cheap to mount."""
     data = tmp_path_factory.mktemp("guarded")
     settings = Settings(
@@ -41,7 +43,8 @@ def guarded(tmp_path_factory: pytest.TempPathFactory, embedded) -> Iterator[tupl
         max_pending_requests_per_key=2,
         _env_file=None,
     )
-    with serve_in_thread(create_app(settings, engine=embedded), settings=settings) as url:
+    app = create_app(settings, engine=ScriptedEngine())
+    with serve_in_thread(app, settings=settings) as url:
         yield url, data
 
 
@@ -406,9 +409,10 @@ def test_nul_in_a_filename_is_not_a_crash(guarded):
     assert _uploads(data) == []
 
 
-def test_connections_past_the_cap_get_a_json_503(tmp_path: Path, embedded):
+def test_connections_past_the_cap_get_a_json_503(tmp_path: Path):
     settings = Settings(data_dir=tmp_path, max_connections=3, _env_file=None)
-    with serve_in_thread(create_app(settings, engine=embedded), settings=settings) as url:
+    app = create_app(settings, engine=ScriptedEngine())
+    with serve_in_thread(app, settings=settings) as url:
         idle = [_connect(url) for _ in range(3)]
         try:
             time.sleep(0.3)

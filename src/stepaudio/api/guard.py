@@ -41,7 +41,7 @@ from stepaudio.api.errors import error_response
 from stepaudio.api.sessions import PageSessions
 from stepaudio.config import Settings
 from stepaudio.errors import PayloadTooLarge, QueueFull, StepAudioError, TimedOut
-from stepaudio.service import Admission
+from stepaudio.service import Admission, Ticket
 
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/login", "/logout"})
 PUBLIC_BODY_LIMIT = 16 << 10
@@ -162,7 +162,7 @@ class GuardMiddleware:
                 await self._answer(scope, receive, send, refusal)
                 return
         try:
-            await self._guarded(scope, receive, send, limit)
+            await self._guarded(scope, receive, send, limit, ticket)
         finally:
             if ticket is not None:
                 ticket.release()
@@ -183,7 +183,9 @@ class GuardMiddleware:
             return self.settings.max_upload_bytes + _MULTIPART_SLACK
         return self.settings.max_json_bytes
 
-    async def _guarded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _guarded(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, ticket: Ticket | None
+    ) -> None:
         settings = self.settings
         body = _Body(
             receive,
@@ -207,6 +209,11 @@ class GuardMiddleware:
             if refusal:
                 return  # the app's answer to a cut body is replaced by ours
             started = True
+            last = message["type"] == "http.response.body" and not message.get("more_body")
+            if last and ticket is not None:
+                # Freed before the last byte leaves: a client that sends its next request
+                # as soon as it has this answer finds its place free.
+                ticket.release()
             await send(message)
 
         try:
