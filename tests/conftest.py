@@ -18,9 +18,10 @@ from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 
-MODEL_FIXTURES = frozenset({"embedded", "whisper_dir"})
-"""Fixtures that load the real models (here or in a child process): a test using one is
-a ``model`` test, run by ``make test-heavy`` in CI, not by ``make test``."""
+MODEL_FIXTURES = frozenset({"embedded", "whisper_dir", "diarizer"})
+"""Fixtures that load real models (Whisper and the text model, here or in a child process;
+the speaker models): a test using one is a ``model`` test, run by ``make test-heavy`` in
+CI, not by ``make test``."""
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -23,6 +23,7 @@ def runner(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
+@pytest.mark.model
 def test_process_prints_the_api_json(runner: CliRunner):
     result = runner.invoke(app, ["process", str(clip("en/jfk.flac")), "-m", "asr", "-f", "json"])
     assert result.exit_code == 0, result.output
@@ -31,6 +32,7 @@ def test_process_prints_the_api_json(runner: CliRunner):
     assert wer([JFK], [body["answer"]]) <= 0.1 and body["windows"] == 1
 
 
+@pytest.mark.model
 def test_long_file_in_windows_as_subtitles(runner: CliRunner, tmp_path: Path):
     pcm, placements = build([clip("en/jfk.flac"), clip("en/sr_english.wav")], min_seconds=45)
     path = write_audio(pcm, tmp_path / "long.mp3")

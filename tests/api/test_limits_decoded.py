@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,9 @@ import pytest
 from stepaudio.api import create_app
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import Settings
-from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.lying import lying_flac, lying_mp3
+from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 
@@ -33,7 +34,8 @@ MINUTES = 20
 
 @pytest.fixture(scope="module")
 def limited(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    """The service with a 60 s limit and 20 s windows, API only (no task worker)."""
+    """The service with a 60 s limit and 20 s windows, API only (no task worker), on the
+    scripted engine: the subject is what is decoded and sent, not the model's words."""
     db = tmp_path_factory.mktemp("limits-db") / "tasks.db"
     settings = Settings(
         data_dir=data_dir,
@@ -43,7 +45,7 @@ def limited(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         database_url=f"sqlite:///{db}",
         _env_file=None,
     )
-    app = create_app(settings, engine=EmbeddedEngine.from_settings(settings))
+    app = create_app(settings, engine=ScriptedEngine(window_s=WINDOW_S))
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=300) as client:
         yield client
 
@@ -137,7 +139,9 @@ def test_just_under_the_limit_works(limited: httpx.Client, files: dict[str, Path
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["audio"]["decoded_duration"] == pytest.approx(55.0, abs=0.05)
-    assert "ask not what your country" in body["transcript"].lower()
+    # Every second of it reached the engine, in windows of at most 20 s.
+    heard = [float(w) for w in re.findall(r"heard (\S+) s", body["transcript"])]
+    assert sum(heard) == pytest.approx(55.0, abs=0.05) and max(heard) <= WINDOW_S
 
 
 def test_huge_segment_duration_is_clamped_to_the_engine_window(

@@ -21,6 +21,7 @@ def runner(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
+@pytest.mark.model
 def test_diarized_subtitles(runner: CliRunner, tmp_path: Path):
     left = load_pcm(clip("en/stereo_diarization_left.wav"))
     right = load_pcm(clip("en/stereo_diarization_right.wav"))

@@ -12,6 +12,7 @@ from stepaudio.engines import local_models
 from stepaudio.engines.local_models import QWEN_05B, ModelMissing, resolve_text_model, split_gguf
 
 
+@pytest.mark.model
 def test_assembled_once_then_trusted_by_its_stamp(tmp_path: Path, monkeypatch):
     path = split_gguf(QWEN_05B, tmp_path)
     assert path.stat().st_size == QWEN_05B.size
@@ -25,6 +26,7 @@ def test_assembled_once_then_trusted_by_its_stamp(tmp_path: Path, monkeypatch):
     assert resolve_text_model("qwen-0.5b", tmp_path) == path
 
 
+@pytest.mark.model
 def test_a_tampered_file_is_hashed_again_and_rebuilt(tmp_path: Path):
     path = split_gguf(QWEN_05B, tmp_path)
     with open(path, "r+b") as f:

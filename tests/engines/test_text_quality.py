@@ -27,6 +27,9 @@ from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip, reference, wer
 
+# The answers of the real default models: the model tier (make test-heavy).
+pytestmark = pytest.mark.model
+
 JFK = reference({"ref": "en/jfk.txt"})
 
 

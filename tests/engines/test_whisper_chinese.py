@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from stepaudio.config import Settings
 from stepaudio.engines.whisper import WhisperTranscriber
 from stepaudio.testing.longaudio import load_pcm
 from tests.helpers import cer, clip, reference
+
+# Real Whisper models of two compute types: the model tier (make test-heavy).
+pytestmark = pytest.mark.model
 
 ZH = {"file": "zh/aishell_BAC009S0764W0122.wav", "ref": "zh/aishell_BAC009S0764W0122.txt"}
 
