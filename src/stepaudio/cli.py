@@ -169,7 +169,7 @@ def info(
     settings = Settings()
     try:
         # The duration as counted, within max_audio_seconds (the API's /api/audio/info).
-        meta = inspect(audio, settings.max_audio_seconds)
+        meta = inspect(audio, settings.limits.max_audio_seconds)
     except StepAudioError as exc:
         _fail(exc)
     data = audio_report(meta, build_engine(settings))

@@ -1,6 +1,7 @@
 """Settings, read from the environment (prefix ``STEPAUDIO_``) or a ``.env`` file.
 
-Related settings are grouped (``whisper``, ``llm``, ``tasks``, ``webhooks``), each group
+Related settings are grouped (``limits``, ``whisper``, ``llm``, ``backend``, ``cascade``,
+``pipeline``, ``tasks``, ``webhooks``), each group
 its own model, set with ``__`` (``STEPAUDIO_TASKS__LEASE_S=30``); the flat names used
 before the groups (``STEPAUDIO_TASK_LEASE_S``) are still accepted. Parts of the program
 take the group they need, not the whole ``Settings``. Secrets are ``SecretStr``: they never
@@ -43,6 +44,142 @@ class BackendConfig(BaseModel):
 
 class _Group(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+
+class RetryPolicy(BaseModel):
+    """How a failed call is tried again: ``attempts`` tries in all (1: never again), the
+    second ``base_s`` after the first failed, each next wait doubled, none over ``cap_s``.
+
+    One policy for every retry loop, each counting attempts (the first try included):
+    the pool's backend calls, the pipeline's windows, the task store's task runs and the
+    outbox's webhook calls. They nest: a window's attempt is one pool call, and a task's
+    attempt runs its windows again (docs/retries.md gives the worst case)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(3, ge=1)
+    base_s: float = Field(1.0, ge=0)
+    cap_s: float = Field(60.0, ge=0)
+
+    def again(self, attempt: int) -> bool:
+        """Whether try number ``attempt`` (1-based), having failed, is followed by another."""
+        return attempt < self.attempts
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after try number ``attempt`` (1-based) failed."""
+        return min(self.base_s * 2 ** (attempt - 1), self.cap_s)
+
+
+class LimitSettings(_Group):
+    """What one request, body or connection may take."""
+
+    max_upload_mb: float = Field(2048, gt=0)
+    """Largest upload accepted, in MiB; larger ones get 413 before the body is read."""
+    max_audio_seconds: float | None = Field(21600, gt=0)
+    """Longest audio accepted, in seconds (413 beyond), counted as it is decoded, never
+    taken from the file's header; a file that decodes to far more than its header claims
+    (1.5 × + 30 s) is also refused. None: no limit."""
+    max_pending_requests: int = Field(64, ge=1)
+    """Synchronous requests uploading, waiting or running at once; more get 429 before
+    their body is read."""
+    max_pending_requests_per_key: int | None = Field(16, ge=1)
+    """Synchronous requests one key may have uploading, waiting or running at once (429
+    beyond), so one caller cannot take every slot. None (or no ``api_keys``): only the
+    global limit."""
+    max_json_mb: float = Field(64, gt=0)
+    """Largest body accepted other than an upload (JSON in any spelling, e.g.
+    ``/v1/chat/completions`` with inline audio), in MiB; counted as it arrives (413
+    beyond)."""
+    body_idle_timeout_s: float = Field(30, gt=0)
+    """A request body that sends nothing for this long is cut with 408."""
+    min_upload_kib_s: float = Field(8, ge=0)
+    """Slowest average upload pace accepted once ``body_idle_timeout_s`` has passed, in
+    KiB/s; a trickling body is cut with 408."""
+    max_connections: int = Field(1000, ge=1)
+    """Open connections the server takes at once; beyond, a new connection gets 503 at
+    once."""
+    header_timeout_s: float = Field(10, gt=0)
+    """A connection must send its request line and headers within this many seconds (and
+    an idle keep-alive connection is closed after it)."""
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_json_bytes(self) -> int:
+        return int(self.max_json_mb * 1024 * 1024)
+
+
+class BackendSettings(_Group):
+    """How the Step-Audio-R1.1 vLLM servers (``backends``) are called."""
+
+    max_model_len: int = Field(65536, ge=2048)
+    """Context length assumed when a backend does not report its ``max_model_len``."""
+    request_timeout_s: float = Field(120, gt=0)
+    """Base timeout of one backend call; ``timeout_per_audio_s`` is added per audio second."""
+    timeout_per_audio_s: float = Field(1.0, ge=0)
+    """Extra timeout per second of audio in a backend call."""
+    health_interval_s: float = Field(2.0, gt=0)
+    """Seconds between health checks of each backend (``/health`` and ``/v1/models``)."""
+    attempts: int = Field(3, ge=1)
+    """Attempts per model call, each on another backend where there is one (connection
+    errors, 5xx, cut streams; a hung backend is waited on twice at most)."""
+    backoff_s: float = Field(0.2, ge=0)
+    """Wait before a model call's second attempt; doubled before each next, at most 2 s."""
+    no_thinking_modes: list[Mode] = []
+    """Modes sent with the empty-reasoning prefill (no thinking), e.g. ``["asr"]``."""
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.attempts, base_s=self.backoff_s, cap_s=2.0)
+
+
+class CascadeSettings(_Group):
+    """Any OpenAI-compatible transcription server plus chat server, in place of
+    Step-Audio-R1.1."""
+
+    transcription_url: str | None = None
+    """Server with ``/v1/audio/transcriptions`` (vLLM Whisper, speaches)."""
+    transcription_model: str = "whisper-1"
+    """Model name sent to ``transcription_url``."""
+    transcription_api_key: SecretStr | None = None
+    """Bearer token for ``transcription_url``."""
+    chat_url: str | None = None
+    """Server with ``/v1/chat/completions`` for the cascade's text tasks."""
+    chat_model: str = "default"
+    """Model name sent to ``chat_url``."""
+    chat_api_key: SecretStr | None = None
+    """Bearer token for ``chat_url``."""
+    chat_context: int = Field(8192, ge=512)
+    """Context length (tokens) of the ``chat_url`` model."""
+    concurrency: int = Field(4, ge=1)
+    """Cascade calls in flight at once."""
+
+
+class PipelineSettings(_Group):
+    """How a request's audio is cut into windows and how windows share the engine."""
+
+    sync_first: bool = True
+    """Windows of synchronous requests (``/api/process``, ``/v1``) never wait behind those
+    of background tasks, nor a one-window request's behind a long request's: each starts at
+    once, beside the running windows, and the others' next windows wait for it. False:
+    tasks and requests share the engine's slots alike (fewest in flight first: a short
+    request waits for one running window)."""
+    parallel_windows: int | None = Field(None, ge=1)
+    """Windows of one request processed at once, at most. None: as many as the engines can
+    take (the scheduler still shares slots fairly between requests)."""
+    asr_window_s: float = Field(300, ge=10)
+    """Length of a verbatim window on the embedded engine, in seconds."""
+    window_attempts: int = Field(3, ge=1)
+    """Attempts of a window failing with a retryable error, each one whole engine call (on
+    the backends up to ``backend.attempts`` tries); only that window runs again."""
+    window_backoff_s: float = Field(1.0, ge=0)
+    """Wait before a window's second attempt; doubled before each next, at most 30 s."""
+
+    @property
+    def window_retry(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.window_attempts, base_s=self.window_backoff_s, cap_s=30)
 
 
 class WhisperSettings(_Group):
@@ -98,7 +235,10 @@ class TaskSettings(_Group):
     max_attempts: int = Field(3, ge=1)
     """Attempts per task (failed runs and lost workers both count) before it fails for good."""
     retry_backoff_s: float = Field(5, ge=0)
-    """Wait before a failed attempt is retried; doubled after each attempt, capped at 10 min."""
+    """Wait before a failed attempt is retried; doubled after each attempt, at most
+    ``retry_cap_s``."""
+    retry_cap_s: float = Field(600, ge=0)
+    """Longest wait between two attempts of a task."""
     poll_s: float = Field(1.0, gt=0)
     """How often an idle worker looks for work."""
     retention_hours: float = Field(168, gt=0)
@@ -117,19 +257,26 @@ class TaskSettings(_Group):
     """Files in ``data_dir/tmp`` and ``data_dir/uploads`` untouched this long are leftovers
     of a crash: removed when workers start and by each sweep."""
 
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.max_attempts, base_s=self.retry_backoff_s, cap_s=self.retry_cap_s
+        )
+
 
 class WebhookSettings(_Group):
     """Calls that tell a task's owner it finished."""
 
-    retries: int = Field(5, ge=0)
-    """Retries of a task's webhook call after the first try fails."""
+    attempts: int = Field(6, ge=1)
+    """Tries of a task's webhook call, the first one included (``retries``, the number
+    of tries after the first, is still accepted: ``attempts`` = ``retries`` + 1)."""
     timeout_s: float = Field(10, gt=0)
     """Overall deadline of one webhook delivery try: the address check, connecting,
     sending, and reading the answer's status and first few KB (a slower receiver fails
     the try)."""
     backoff_s: float = Field(2, ge=0)
-    """Wait before the first webhook retry; doubled after each (retries are scheduled in
-    the database, no worker waits for them)."""
+    """Wait before the second try; doubled before each next, at most an hour (tries are
+    scheduled in the database, no worker waits for them)."""
     concurrency: int = Field(16, ge=1)
     """Webhook calls one worker process makes at once (a hanging receiver holds one)."""
     allow_hosts: list[str] = []
@@ -141,27 +288,60 @@ class WebhookSettings(_Group):
     from it, shown by ``GET /api/webhook/secret``). None: one is generated once and kept
     in the task database, so every gateway and worker sharing it signs alike."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _retries(cls, values: Any) -> Any:
+        # The name before the one retry policy, which counted retries, not attempts.
+        if isinstance(values, dict) and "retries" in values:
+            values = dict(values)
+            values.setdefault("attempts", int(values.pop("retries")) + 1)
+        return values
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.attempts, base_s=self.backoff_s, cap_s=3600)
+
 
 GROUPS: dict[str, type[_Group]] = {
+    "limits": LimitSettings,
     "whisper": WhisperSettings,
     "llm": LlmSettings,
+    "backend": BackendSettings,
+    "cascade": CascadeSettings,
+    "pipeline": PipelineSettings,
     "tasks": TaskSettings,
     "webhooks": WebhookSettings,
 }
-# Flat names from before the groups (``STEPAUDIO_TASK_LEASE_S``, ``task_lease_s=``) still
-# work: each maps onto its group's field.
+# Flat names from before the groups (``STEPAUDIO_TASK_LEASE_S``, ``task_lease_s=``,
+# ``max_upload_mb=``) still work: each maps onto its group's field.
 _FLAT_PREFIX = {"whisper": "whisper_", "llm": "llm_", "tasks": "task_", "webhooks": "webhook_"}
+_SAME_NAME = ("limits", "pipeline", "cascade")  # flat names that are the field's own
 _FLAT_EXCEPTIONS = {
     "max_pending_tasks_per_key": ("tasks", "max_pending_per_key"),
     "max_stored_mb_per_key": ("tasks", "max_stored_mb_per_key"),
     "task_db_busy_timeout_s": ("tasks", "db_busy_timeout_s"),
     "scratch_max_age_hours": ("tasks", "scratch_max_age_hours"),
+    "webhook_retries": ("webhooks", "retries"),
+    "backend_retries": ("backend", "attempts"),
+    "cascade_concurrency": ("cascade", "concurrency"),
+    **{
+        name: ("backend", name)
+        for name in BackendSettings.model_fields
+        if name not in ("attempts", "backoff_s")
+    },
 }
 FLAT_NAMES: dict[str, tuple[str, str]] = {
     **{
         _FLAT_PREFIX[group] + name: (group, name)
         for group, model in GROUPS.items()
+        if group in _FLAT_PREFIX
         for name in model.model_fields
+    },
+    **{
+        name: (group, name)
+        for group in _SAME_NAME
+        for name in GROUPS[group].model_fields
+        if name != "concurrency"
     },
     **_FLAT_EXCEPTIONS,
 }
@@ -249,35 +429,9 @@ class Settings(BaseSettings):
     """How long a login on the web page lasts. The cookie holds a random session id
     (kept, hashed, in the task database), never the key; logging out ends it at once."""
 
-    # -- limits -----------------------------------------------------------------------
-    max_upload_mb: float = Field(2048, gt=0)
-    """Largest upload accepted, in MiB; larger ones get 413 before the body is read."""
-    max_audio_seconds: float | None = Field(21600, gt=0)
-    """Longest audio accepted, in seconds (413 beyond), counted as it is decoded, never
-    taken from the file's header; a file that decodes to far more than its header claims
-    (1.5 × + 30 s) is also refused. None: no limit."""
-    max_pending_requests: int = Field(64, ge=1)
-    """Synchronous requests uploading, waiting or running at once; more get 429 before
-    their body is read."""
-    max_pending_requests_per_key: int | None = Field(16, ge=1)
-    """Synchronous requests one key may have uploading, waiting or running at once (429
-    beyond), so one caller cannot take every slot. None (or no ``api_keys``): only the
-    global limit."""
-    max_json_mb: float = Field(64, gt=0)
-    """Largest body accepted other than an upload (JSON in any spelling, e.g.
-    ``/v1/chat/completions`` with inline audio), in MiB; counted as it arrives (413
-    beyond)."""
-    body_idle_timeout_s: float = Field(30, gt=0)
-    """A request body that sends nothing for this long is cut with 408."""
-    min_upload_kib_s: float = Field(8, ge=0)
-    """Slowest average upload pace accepted once ``body_idle_timeout_s`` has passed, in
-    KiB/s; a trickling body is cut with 408."""
-    max_connections: int = Field(1000, ge=1)
-    """Open connections the server takes at once; beyond, a new connection gets 503 at
-    once."""
-    header_timeout_s: float = Field(10, gt=0)
-    """A connection must send its request line and headers within this many seconds (and
-    an idle keep-alive connection is closed after it)."""
+    # -- groups ----------------------------------------------------------------------
+    limits: LimitSettings = LimitSettings()
+    """Sizes, durations, queue shares and timeouts (``STEPAUDIO_LIMITS__MAX_UPLOAD_MB`` …)."""
 
     ui: bool = True
     """Serve the web page at ``/ui`` (false: Gradio is not even imported)."""
@@ -303,49 +457,21 @@ class Settings(BaseSettings):
         "Step-Audio-R1.1", validation_alias=AliasChoices("STEPAUDIO_MODEL_NAME", "MODEL_NAME")
     )
     """Model name for ``vllm_api_url`` (the seed's ``MODEL_NAME``)."""
-    max_model_len: int = Field(65536, ge=2048)
-    """Context length assumed when a backend does not report its ``max_model_len``."""
-    request_timeout_s: float = Field(120, gt=0)
-    """Base timeout of one backend call; ``timeout_per_audio_s`` is added per audio second."""
-    timeout_per_audio_s: float = Field(1.0, ge=0)
-    """Extra timeout per second of audio in a backend call."""
-    health_interval_s: float = Field(2.0, gt=0)
-    """Seconds between health checks of each backend (``/health`` and ``/v1/models``)."""
-    backend_retries: int = Field(3, ge=1)
-    """Attempts per model call across backends (connection errors, 5xx, cut streams)."""
-    no_thinking_modes: list[Mode] = []
-    """Modes sent with the empty-reasoning prefill (no thinking), e.g. ``["asr"]``."""
+    backend: BackendSettings = BackendSettings()
+    """How the backends are called (``STEPAUDIO_BACKEND__REQUEST_TIMEOUT_S`` …)."""
 
     # -- cascade: any OpenAI-compatible transcription + chat servers ---------------------
-    transcription_url: str | None = None
-    """Server with ``/v1/audio/transcriptions`` (vLLM Whisper, speaches); turns the cascade on."""
-    transcription_model: str = "whisper-1"
-    """Model name sent to ``transcription_url``."""
-    transcription_api_key: SecretStr | None = None
-    """Bearer token for ``transcription_url``."""
-    chat_url: str | None = None
-    """Server with ``/v1/chat/completions`` for the cascade's text tasks."""
-    chat_model: str = "default"
-    """Model name sent to ``chat_url``."""
-    chat_api_key: SecretStr | None = None
-    """Bearer token for ``chat_url``."""
-    chat_context: int = Field(8192, ge=512)
-    """Context length (tokens) of the ``chat_url`` model."""
-    cascade_concurrency: int = Field(4, ge=1)
-    """Cascade calls in flight at once."""
+    cascade: CascadeSettings = CascadeSettings()
+    """The cascade (``STEPAUDIO_CASCADE__TRANSCRIPTION_URL`` …)."""
+
+    engine: Literal["auto", "embedded", "stepaudio", "cascade"] = "auto"
+    """The engine that answers: ``stepaudio`` (the ``backends``), ``cascade``
+    (``cascade.transcription_url``) or ``embedded`` (the CPU default). ``auto``: the
+    backends if any are set, else the cascade if its URL is set, else embedded."""
 
     # -- pipeline ---------------------------------------------------------------------
-    sync_first: bool = True
-    """Windows of synchronous requests (``/api/process``, ``/v1``) never wait behind those
-    of background tasks, nor a one-window request's behind a long request's: each starts at
-    once, beside the running windows, and the others' next windows wait for it. False:
-    tasks and requests share the engine's slots alike (fewest in flight first: a short
-    request waits for one running window)."""
-    parallel_windows: int | None = Field(None, ge=1)
-    """Windows of one request processed at once, at most. None: as many as the engines can
-    take (the scheduler still shares slots fairly between requests)."""
-    asr_window_s: float = Field(300, ge=10)
-    """Length of a verbatim window on the embedded engine, in seconds."""
+    pipeline: PipelineSettings = PipelineSettings()
+    """Windows and scheduling (``STEPAUDIO_PIPELINE__ASR_WINDOW_S`` …)."""
 
     # -- tasks ------------------------------------------------------------------------
     database_url: str | None = None
@@ -365,11 +491,3 @@ class Settings(BaseSettings):
     @property
     def models_path(self) -> Path:
         return self.models_dir or self.data_dir / "models"
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
-
-    @property
-    def max_json_bytes(self) -> int:
-        return int(self.max_json_mb * 1024 * 1024)

@@ -30,8 +30,9 @@ def settings_table() -> str:
             # One row per field of the group, under its nested name and its old flat one.
             for sub, subfield in GROUPS[name].model_fields.items():
                 env = f"STEPAUDIO_{name.upper()}__{sub.upper()}"
-                flat = flat_of[(name, sub)]
-                rows.append(_row(f"`{env}` (or `STEPAUDIO_{flat.upper()}`)", subfield))
+                flat = flat_of.get((name, sub))
+                also = f" (or `STEPAUDIO_{flat.upper()}`)" if flat else ""
+                rows.append(_row(f"`{env}`{also}", subfield))
             continue
         env = f"STEPAUDIO_{name.upper()}"
         if name in ("vllm_api_url", "model_name"):

@@ -63,10 +63,13 @@ async def test_cascade_transcribes_and_answers(
         serve_in_thread(transcription_app(embedded)) as asr_url,
         StandIn(data_dir=settings.data_dir, strict=False) as chat,
     ):
-        s = settings.model_copy()
-        object.__setattr__(s, "transcription_url", f"{asr_url}/v1")
-        object.__setattr__(s, "chat_url", chat.url)
-        object.__setattr__(s, "chat_model", chat.model)
+        s = Settings(
+            data_dir=settings.data_dir,
+            transcription_url=f"{asr_url}/v1",
+            chat_url=chat.url,
+            chat_model=chat.model,
+            _env_file=None,
+        )
         engine = CascadeEngine(s)
         try:
             out = await engine.run_window(
@@ -98,8 +101,7 @@ async def test_cascade_sends_the_asked_temperature(settings: Settings) -> None:
         return JSONResponse({"text": "hello", "language": "en", "segments": []})
 
     app = Starlette(routes=[Route("/v1/audio/transcriptions", transcribe, methods=["POST"])])
-    s = settings.model_copy()
-    object.__setattr__(s, "transcription_url", "http://asr.test/v1")
+    s = Settings(data_dir=settings.data_dir, transcription_url="http://asr.test/v1", _env_file=None)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
     engine = CascadeEngine(s, client=client)
     pcm = np.zeros(16000, dtype=np.int16)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from stepaudio.config import BackendConfig, Settings
+from stepaudio.config import BackendConfig, RetryPolicy, Settings
 from stepaudio.engines.base import TextJob
 from stepaudio.engines.cascade import CascadeEngine
 from stepaudio.engines.http import map_errors, raise_for_status
@@ -182,8 +182,8 @@ async def test_a_401_is_permanent_from_every_engine(anyio_backend: str, settings
             await engine.complete(text_job())
         assert err.value.code == "http_401" and err.value.permanent
 
-        cascade_settings = settings.model_copy(
-            update={"transcription_url": URL, "chat_url": f"{URL}/v1"}
+        cascade_settings = Settings(
+            data_dir=settings.data_dir, transcription_url=URL, chat_url=f"{URL}/v1", _env_file=None
         )
         cascade = CascadeEngine(cascade_settings, client=client)
         with pytest.raises(BackendError) as err:
@@ -212,7 +212,9 @@ async def test_pool_retries_only_what_may_succeed(
         StepAudioEngine(BackendConfig(url=f"http://b{i}.test", model="m"), settings, client=c)
         for i, c in enumerate(clients)
     ]
-    pool = BackendPool(engines, settings, health_interval_s=60, retries=3, backoff_s=0)
+    pool = BackendPool(
+        engines, settings, health_interval_s=60, retry=RetryPolicy(attempts=3, base_s=0)
+    )
     try:
         with pytest.raises(BackendError):
             await pool.complete(text_job())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stepaudio.audio import DecodedAudio
-from stepaudio.config import BackendConfig, Settings
+from stepaudio.config import BackendConfig, RetryPolicy, Settings
 from stepaudio.engines.base import WindowJob
 from stepaudio.engines.pool import BackendPool
 from stepaudio.engines.stepaudio import StepAudioEngine
@@ -37,7 +37,7 @@ def make_pool(settings: Settings, *stand_ins: StandIn, **over) -> BackendPool:
         StepAudioEngine(BackendConfig(url=si.url, max_concurrency=si.max_num_seqs), s)
         for si in stand_ins
     ]
-    return BackendPool(engines, s, health_interval_s=0.2, backoff_s=0.05)
+    return BackendPool(engines, s, health_interval_s=0.2, retry=RetryPolicy(base_s=0.05))
 
 
 def asr(pcm: np.ndarray) -> WindowJob:

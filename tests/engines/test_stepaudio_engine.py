@@ -87,7 +87,7 @@ async def test_transcript_matches_embedded_whisper(
 
 async def test_budget_from_models_endpoint(standin: StandIn, settings: Settings) -> None:
     engine = engine_for(standin, settings)
-    assert engine.max_model_len == settings.max_model_len  # fallback before a probe
+    assert engine.max_model_len == settings.backend.max_model_len  # fallback before a probe
     state = await engine.probe()
     assert state.healthy and engine.max_model_len == 8192
     params = ProcessParams(mode=Mode.SUMMARIZE, max_tokens=2048)

@@ -18,7 +18,7 @@ import pytest
 
 from stepaudio.audio.cut import Span, plan_cuts
 from stepaudio.audio.decode import SAMPLE_RATE, DecodedAudio
-from stepaudio.config import Settings
+from stepaudio.config import RetryPolicy, Settings
 from stepaudio.engines.base import ModelOutput, Segment, TextJob, WindowJob
 from stepaudio.errors import BackendError, BackendUnavailable, ContextLengthExceeded
 from stepaudio.params import Mode, ProcessParams
@@ -191,7 +191,9 @@ async def test_short_request_is_not_stuck_behind_a_long_job_without_lanes(
 ) -> None:
     """``sync_first`` off: one lane; the short request still goes next, not last."""
     engine = HeldEngine(capacity=1)
-    pipeline = Pipeline(engine, settings.model_copy(update={"sync_first": False}))
+    pipeline = Pipeline(
+        engine, Settings(data_dir=settings.data_dir, sync_first=False, _env_file=None)
+    )
     long_job, n = await start_long_job(tmp_path, pipeline, engine)
     short_file = tone_file(tmp_path / "short.wav", 3)
     short_job = asyncio.create_task(pipeline.process(short_file, params("short")))
@@ -320,7 +322,7 @@ async def test_failed_window_is_retried_alone(tmp_path: Path, settings: Settings
         BackendUnavailable("down"),
         BackendError("cut", code="stream_cut"),
     ]
-    pipeline = Pipeline(engine, settings, retry_backoff_s=0)
+    pipeline = Pipeline(engine, settings, retry=RetryPolicy(base_s=0))
     file = tone_file(tmp_path / "r.wav", 20)
     result = await pipeline.process(file, params("r", segment_duration=5))
     assert result.windows >= 4
@@ -338,19 +340,19 @@ async def test_retries_stop_and_bad_requests_are_not_retried(
     engine = HeldEngine(capacity=1, hold=False)
     engine.failures[0.0] = [BackendUnavailable("down")] * 3
     with pytest.raises(BackendUnavailable):
-        await Pipeline(engine, settings, retry_backoff_s=0).process(file, params("f"))
+        await Pipeline(engine, settings, retry=RetryPolicy(base_s=0)).process(file, params("f"))
     assert engine.calls[0.0] == 3
 
     engine = HeldEngine(capacity=1, hold=False)
     engine.failures[0.0] = [ContextLengthExceeded("too long")]
     with pytest.raises(ContextLengthExceeded):
-        await Pipeline(engine, settings, retry_backoff_s=0).process(file, params("f"))
+        await Pipeline(engine, settings, retry=RetryPolicy(base_s=0)).process(file, params("f"))
     assert engine.calls[0.0] == 1
 
     engine = HeldEngine(capacity=1, hold=False)
     engine.failures[0.0] = [BackendError("bad", code="http_422")]
     with pytest.raises(BackendError):
-        await Pipeline(engine, settings, retry_backoff_s=0).process(file, params("f"))
+        await Pipeline(engine, settings, retry=RetryPolicy(base_s=0)).process(file, params("f"))
     assert engine.calls[0.0] == 1
 
 
@@ -422,7 +424,9 @@ async def test_requests_go_before_background_tasks(tmp_path: Path, settings: Set
 
 async def test_sync_first_off_shares_slots_alike(tmp_path: Path, settings: Settings) -> None:
     engine = HeldEngine(capacity=2)
-    pipeline = Pipeline(engine, settings.model_copy(update={"sync_first": False}))
+    pipeline = Pipeline(
+        engine, Settings(data_dir=settings.data_dir, sync_first=False, _env_file=None)
+    )
     task_file = tone_file(tmp_path / "task.wav", 40)
     request_file = tone_file(tmp_path / "request.wav", 20)
     task_params = params("task", segment_duration=5, parallel=8)

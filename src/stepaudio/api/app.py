@@ -26,8 +26,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # One count of the work in the service, shared by the guard (uploads, from their
     # first header) and every face's lifecycle.
     admission = Admission(
-        settings.max_pending_requests,
-        settings.max_pending_requests_per_key if settings.api_keys else None,
+        settings.limits.max_pending_requests,
+        settings.limits.max_pending_requests_per_key if settings.api_keys else None,
     )
 
     @asynccontextmanager
@@ -60,9 +60,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.sessions = sessions
     # Outermost of ours: keys, admission and body limits before any route sees a byte.
-    app.add_middleware(
-        GuardMiddleware, settings=settings, admission=admission, sessions=sessions
-    )
+    app.add_middleware(GuardMiddleware, settings=settings, admission=admission, sessions=sessions)
     errors.install(app)
     app.include_router(seed.router)
     app.include_router(tasks.router)

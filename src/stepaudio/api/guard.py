@@ -180,8 +180,8 @@ class GuardMiddleware:
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         upload_route = (scope["method"], scope["path"]) in UPLOAD_ROUTES
         if upload_route and media_type == "multipart/form-data":
-            return self.settings.max_upload_bytes + _MULTIPART_SLACK
-        return self.settings.max_json_bytes
+            return self.settings.limits.max_upload_bytes + _MULTIPART_SLACK
+        return self.settings.limits.max_json_bytes
 
     async def _guarded(
         self, scope: Scope, receive: Receive, send: Send, limit: int, ticket: Ticket | None
@@ -190,9 +190,9 @@ class GuardMiddleware:
         body = _Body(
             receive,
             limit,
-            settings.body_idle_timeout_s,
-            settings.min_upload_kib_s * 1024,
-            settings.body_idle_timeout_s,
+            settings.limits.body_idle_timeout_s,
+            settings.limits.min_upload_kib_s * 1024,
+            settings.limits.body_idle_timeout_s,
         )
         refusal: list[StepAudioError] = []
         started = False

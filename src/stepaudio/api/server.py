@@ -86,8 +86,8 @@ class GuardedH11(H11Protocol):
 
 def protocol_for(settings: Settings) -> type[GuardedH11]:
     limits = {
-        "header_timeout_s": settings.header_timeout_s,
-        "max_connections": settings.max_connections,
+        "header_timeout_s": settings.limits.header_timeout_s,
+        "max_connections": settings.limits.max_connections,
     }
     return type("StepaudioHTTP", (GuardedH11,), limits)
 
@@ -101,7 +101,7 @@ def uvicorn_config(
         host=host,
         port=port,
         http=protocol_for(settings),
-        timeout_keep_alive=min(5, int(settings.header_timeout_s) or 1),
+        timeout_keep_alive=min(5, int(settings.limits.header_timeout_s) or 1),
         server_header=False,
         **extra,
     )

@@ -67,7 +67,7 @@ class Services:
         """The upload as our own file for the block (``temporary_upload``)."""
         settings = self.settings
         async with temporary_upload(
-            upload, settings.data_dir / "uploads", settings.max_upload_bytes
+            upload, settings.data_dir / "uploads", settings.limits.max_upload_bytes
         ) as up:
             yield up
 

@@ -79,7 +79,7 @@ async def create_task(
     """Queue a recording; answers 202 once the task and its upload are stored."""
     settings = services.settings
     webhook_url = await checked_webhook(webhook_url, settings.webhooks.allow_hosts)
-    up = await save_upload(audio, settings.data_dir / "uploads", settings.max_upload_bytes)
+    up = await save_upload(audio, settings.data_dir / "uploads", settings.limits.max_upload_bytes)
     try:
         # Undecodable or over-long audio is refused now, not found out by a worker later.
         await services.pipeline.probe(up.path)

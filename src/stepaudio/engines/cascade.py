@@ -25,10 +25,8 @@ _ENGLISH = {"english", "en", "英语", "英文"}
 
 
 class CascadeEngine:
-    """Transcription server + chat server. Settings read (all optional but the first):
-    ``transcription_url``, ``transcription_model``, ``transcription_api_key``,
-    ``chat_url``, ``chat_model``, ``chat_api_key``, ``cascade_concurrency``,
-    ``chat_context``."""
+    """Transcription server + chat server: the ``cascade`` settings group (its
+    ``transcription_url`` required) and the ``backend`` group's timeouts."""
 
     name = "cascade"
 
@@ -36,19 +34,21 @@ class CascadeEngine:
         self.settings = settings
         # Credentials in the configured URLs go with each request, never into the URLs
         # kept: they are what health() and every error message show.
-        self.asr_url, self.asr_auth = split_credentials(base_url(settings.transcription_url or ""))
+        self.asr_url, self.asr_auth = split_credentials(
+            base_url(settings.cascade.transcription_url or "")
+        )
         if not self.asr_url:
             raise InvalidParameter("transcription_url is not set", param="transcription_url")
-        self.asr_model = settings.transcription_model
-        self.asr_key = settings.transcription_api_key
+        self.asr_model = settings.cascade.transcription_model
+        self.asr_key = settings.cascade.transcription_api_key
         self.chat_url: str | None = None
         self.chat_auth: httpx.BasicAuth | None = None
-        if settings.chat_url:
-            self.chat_url, self.chat_auth = split_credentials(base_url(settings.chat_url))
-        self.chat_model = settings.chat_model
-        self.chat_key = settings.chat_api_key
-        self.chat_context = settings.chat_context
-        self._capacity = settings.cascade_concurrency
+        if settings.cascade.chat_url:
+            self.chat_url, self.chat_auth = split_credentials(base_url(settings.cascade.chat_url))
+        self.chat_model = settings.cascade.chat_model
+        self.chat_key = settings.cascade.chat_api_key
+        self.chat_context = settings.cascade.chat_context
+        self._capacity = settings.cascade.concurrency
         self._own_client = client is None
         self._client = client or httpx.AsyncClient()
 
@@ -57,7 +57,7 @@ class CascadeEngine:
 
     def max_window_seconds(self, mode: Mode, params: ProcessParams) -> float:
         # Transcription servers take whole files; windows bound uploads and give progress.
-        return self.settings.asr_window_s
+        return self.settings.pipeline.asr_window_s
 
     def capacity(self) -> int:
         return self._capacity
@@ -67,7 +67,7 @@ class CascadeEngine:
 
     def _timeout(self, audio_seconds: float) -> float:
         s = self.settings
-        return s.request_timeout_s + s.timeout_per_audio_s * audio_seconds
+        return s.backend.request_timeout_s + s.backend.timeout_per_audio_s * audio_seconds
 
     async def _post(self, url: str, audio_seconds: float, **kwargs: Any) -> dict[str, Any]:
         limit = self._timeout(audio_seconds)

@@ -100,7 +100,7 @@ class EmbeddedEngine:
             settings.whisper,
             settings.llm,
             models_dir=settings.models_path,
-            asr_window_s=settings.asr_window_s,
+            asr_window_s=settings.pipeline.asr_window_s,
             device=settings.device,
         )
 

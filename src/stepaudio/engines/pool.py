@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from stepaudio.config import Settings
+from stepaudio.config import RetryPolicy, Settings
 from stepaudio.engines.base import ModelOutput, TextJob, WindowJob
 from stepaudio.engines.stepaudio import StepAudioEngine
 from stepaudio.errors import (
@@ -55,16 +55,14 @@ class BackendPool:
         settings: Settings,
         *,
         health_interval_s: float | None = None,
-        retries: int | None = None,
-        backoff_s: float = 0.2,
+        retry: RetryPolicy | None = None,
     ):
         if not engines:
             raise ValueError("a pool needs at least one backend")
         self.settings = settings
         self._slots = [_Slot(e) for e in engines]
-        self.health_interval_s = health_interval_s or settings.health_interval_s
-        self.retries = retries if retries is not None else settings.backend_retries
-        self.backoff_s = backoff_s
+        self.health_interval_s = health_interval_s or settings.backend.health_interval_s
+        self.retry = retry or settings.backend.retry
         self._changed: asyncio.Condition | None = None
         self._poller: asyncio.Task[None] | None = None
         self._starting: asyncio.Task[None] | None = None
@@ -152,9 +150,9 @@ class BackendPool:
         tried: dict[int, int] = {}
         timeouts = 0
         last: StepAudioError | None = None
-        for attempt in range(max(1, self.retries)):
-            if attempt:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+        for attempt in range(1, self.retry.attempts + 1):
+            if attempt > 1:
+                await asyncio.sleep(self.retry.delay(attempt - 1))
             slot = await self._acquire(avoid=tried)
             tried[id(slot)] = tried.get(id(slot), 0) + 1
             try:

@@ -79,13 +79,13 @@ class StepAudioEngine:
             headers=headers,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
         )
-        self._no_thinking = set(settings.no_thinking_modes)
+        self._no_thinking = set(settings.backend.no_thinking_modes)
 
     # -- limits ---------------------------------------------------------------------
 
     @property
     def max_model_len(self) -> int:
-        return self.state.max_model_len or self.settings.max_model_len
+        return self.state.max_model_len or self.settings.backend.max_model_len
 
     def audio_modes(self) -> frozenset[Mode]:
         # s2t is asr windows plus a text summary: the pipeline composes it.
@@ -109,7 +109,10 @@ class StepAudioEngine:
         return wire.text_budget_chars(self.max_model_len)
 
     def timeout_for(self, audio_seconds: float) -> float:
-        return self.settings.request_timeout_s + self.settings.timeout_per_audio_s * audio_seconds
+        return (
+            self.settings.backend.request_timeout_s
+            + self.settings.backend.timeout_per_audio_s * audio_seconds
+        )
 
     # -- calls ----------------------------------------------------------------------
 

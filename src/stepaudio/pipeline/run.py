@@ -18,7 +18,7 @@ from stepaudio.audio import SAMPLE_RATE, DecodedAudio, DurationCap, inspect, pro
 from stepaudio.audio.cut import Span, plan_cuts
 from stepaudio.audio.measure import check_complete
 from stepaudio.audio.probe import AudioInfo
-from stepaudio.config import Settings
+from stepaudio.config import RetryPolicy, Settings
 from stepaudio.engines.base import Engine, ModelOutput, Usage, WindowJob
 from stepaudio.errors import InvalidAudio, OutputTruncated, StepAudioError
 from stepaudio.params import Mode, ProcessParams
@@ -95,23 +95,15 @@ def check_decoded(info: AudioInfo, decoded: DecodedAudio) -> None:
 
 
 class Pipeline:
-    def __init__(
-        self,
-        engine: Engine,
-        settings: Settings,
-        *,
-        window_retries: int = 2,
-        retry_backoff_s: float = 1.0,
-    ):
+    def __init__(self, engine: Engine, settings: Settings, *, retry: RetryPolicy | None = None):
         self.engine = engine
         self.settings = settings
         # One gate for every request of this pipeline: a short request gets the next
         # free slot even while a long job has many windows waiting (scheduler.py).
-        self.gate = FairGate(engine.capacity, sync_first=settings.sync_first)
-        self.window_retries = window_retries
-        """Extra attempts for a window that failed with a retryable error, on top of
-        whatever the engine (the pool) already retried elsewhere."""
-        self.retry_backoff_s = retry_backoff_s
+        self.gate = FairGate(engine.capacity, sync_first=settings.pipeline.sync_first)
+        self.retry = retry or settings.pipeline.window_retry
+        """Attempts of a window that failed with a retryable error, each one engine call
+        (which the pool may itself try on several backends)."""
         self.speakers = Speakers()
         """Diarization (``params.diarize``), its models loaded on first use."""
 
@@ -124,12 +116,14 @@ class Pipeline:
 
         For callers that do not decode now (audio info, task submission, the web page):
         over-long, lying, truncated and undecodable files are refused here, cheaply."""
-        return await anyio.to_thread.run_sync(inspect, source, self.settings.max_audio_seconds)
+        return await anyio.to_thread.run_sync(
+            inspect, source, self.settings.limits.max_audio_seconds
+        )
 
     async def decode(self, source: Path) -> tuple[AudioInfo, DecodedAudio]:
         """The header, then the samples, decoded once and never past the limits."""
         info = await anyio.to_thread.run_sync(probe, source)
-        cap = DurationCap(self.settings.max_audio_seconds, info.duration)
+        cap = DurationCap(self.settings.limits.max_audio_seconds, info.duration)
         # An honest header over the limit is refused before any decoding.
         cap.check_header()
         decoded = await anyio.to_thread.run_sync(
@@ -139,7 +133,9 @@ class Pipeline:
 
     def window_limit(self, params: ProcessParams) -> int:
         """Windows of one request that may run at once."""
-        return max(1, params.parallel or self.settings.parallel_windows or self.engine.capacity())
+        return max(
+            1, params.parallel or self.settings.pipeline.parallel_windows or self.engine.capacity()
+        )
 
     def plan(self, decoded: DecodedAudio, params: ProcessParams) -> list[Span]:
         mode = window_mode(params.mode, self.engine)
@@ -262,7 +258,7 @@ class Pipeline:
                     await maybe
 
         async def attempt(lease: Lease, span: Span) -> ModelOutput:
-            for retry in range(self.window_retries + 1):
+            for attempt in range(1, self.retry.attempts + 1):
                 try:
                     async with lease.slot():
                         job = WindowJob(
@@ -272,10 +268,10 @@ class Pipeline:
                         return await output_guard.run_window(self.engine, job)
                 except StepAudioError as exc:
                     # The error's own policy: the backend's fault, not the request's.
-                    if retry == self.window_retries or not exc.retryable:
+                    if not (exc.retryable and self.retry.again(attempt)):
                         raise
                 # Only this window runs again, after a pause, queued fairly like any other.
-                await asyncio.sleep(self.retry_backoff_s * 2**retry)
+                await asyncio.sleep(self.retry.delay(attempt))
             raise AssertionError("unreachable")
 
         async def one(lease: Lease, index: int, span: Span) -> ModelOutput:

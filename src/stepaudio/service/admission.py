@@ -47,8 +47,7 @@ class Admission:
         if owner is not None and self.per_key is not None:
             if self.by_owner[owner] >= self.per_key:
                 raise QueueFull(
-                    f"This key already has {self.per_key} requests queued or running; "
-                    "retry later.",
+                    f"This key already has {self.per_key} requests queued or running; retry later.",
                     code="key_queue_full",
                 )
             self.by_owner[owner] += 1

@@ -156,7 +156,7 @@ class WebhookQueue:
             ).first()
             if row is None:
                 return False, None
-            if row.webhook_attempts > self.settings.webhooks.retries:
+            if row.webhook_attempts >= self.settings.webhooks.retry.attempts:
                 # Every try was claimed and none reported back (workers died mid-way).
                 conn.execute(
                     sql_update(Task).where(Task.id == row.id, due).values(webhook_state="failed")
@@ -191,11 +191,11 @@ class WebhookQueue:
         settings = self.settings
         if delivered:
             values: dict[str, Any] = {"webhook_state": "delivered"}
-        elif job.attempt > settings.webhooks.retries:
+        elif not settings.webhooks.retry.again(job.attempt):
             values = {"webhook_state": "failed"}
         else:
-            wait = settings.webhooks.backoff_s * 2 ** (job.attempt - 1)
-            values = {"webhook_due": utcnow() + timedelta(seconds=min(wait, 3600))}
+            wait = settings.webhooks.retry.delay(job.attempt)
+            values = {"webhook_due": utcnow() + timedelta(seconds=wait)}
         with transaction(self.store.engine) as conn:
             applied = conn.execute(
                 sql_update(Task)

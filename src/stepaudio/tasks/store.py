@@ -204,9 +204,8 @@ class TaskStore:
                 if candidate is None:
                     return None
                 still = and_(Task.id == candidate.id, claimable(now))
-                if (
-                    candidate.status == TaskStatus.PROCESSING
-                    and candidate.attempts >= settings.tasks.max_attempts
+                if candidate.status == TaskStatus.PROCESSING and not settings.tasks.retry.again(
+                    candidate.attempts
                 ):
                     # Its worker died during the last allowed attempt: no endless retry.
                     error = (
@@ -285,8 +284,9 @@ class TaskStore:
         (and ``retry``), else failed for good. Returns the new status, None if not held."""
         settings = self.settings
         now = utcnow()
-        if retry and claim.attempt < settings.tasks.max_attempts:
-            delay = min(settings.tasks.retry_backoff_s * 2 ** (claim.attempt - 1), 600)
+        policy = settings.tasks.retry
+        if retry and policy.again(claim.attempt):
+            delay = policy.delay(claim.attempt)
             values: dict[str, Any] = {
                 "status": TaskStatus.PENDING,
                 "error": error,

@@ -216,7 +216,9 @@ async def run_standalone(settings: Settings, count: int) -> None:
 
     store = await AsyncTaskStore.open(settings)
     engine = build_engine(settings)
-    lifecycle = Lifecycle(Pipeline(engine, settings), Admission(settings.max_pending_requests))
+    lifecycle = Lifecycle(
+        Pipeline(engine, settings), Admission(settings.limits.max_pending_requests)
+    )
     pool = WorkerPool(store, lifecycle, settings, count)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -246,7 +246,7 @@ def mount_ui(app: FastAPI, settings: Settings, sessions: PageSessions) -> FastAP
         css=CSS,
         allowed_paths=[str(policy.downloads_dir)],
         blocked_paths=policy.blocked_paths(settings.data_dir),
-        max_file_size=settings.max_upload_bytes,
+        max_file_size=settings.limits.max_upload_bytes,
         ssr_mode=False,
         # Gradio's own API page and run history would compete with our /docs and tasks;
         # its settings (theme, language of its built-in texts) stay.
