@@ -37,7 +37,7 @@ from stepaudio.audio.decode import SAMPLE_RATE, DecodedAudio
 from stepaudio.config import BackendConfig, Settings
 from stepaudio.engines.base import WindowJob
 from stepaudio.engines.pool import BackendPool
-from stepaudio.engines.stepaudio import StepAudioEngine
+from stepaudio.engines.stepaudio.engine import StepAudioEngine
 from stepaudio.engines.whisper import WhisperTranscriber
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import Pipeline
@@ -323,7 +323,7 @@ from pathlib import Path
 import psutil
 from stepaudio.config import BackendConfig, Settings
 from stepaudio.engines.pool import BackendPool
-from stepaudio.engines.stepaudio import StepAudioEngine
+from stepaudio.engines.stepaudio.engine import StepAudioEngine
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import Pipeline
 

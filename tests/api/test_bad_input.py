@@ -1,7 +1,11 @@
-"""Bad input gets 400 (or 413) with the error JSON, never a 500, and leaves no file behind."""
+"""Bad input gets 400 (or 413) with the error JSON, never a 500, and leaves no file behind.
+
+On a scripted engine (no model): the subject is the refusal, and a refused request never
+reaches the engine."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +16,7 @@ from stepaudio.api import create_app
 from stepaudio.config import Settings
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import load_pcm
+from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 
@@ -25,6 +30,26 @@ def assert_error(r: httpx.Response, status: int, param: str | None = None) -> di
     if param:
         assert body["error"]["param"] == param
     return body["error"]
+
+
+@pytest.fixture(scope="module")
+def service(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, Settings, ScriptedEngine]]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("bad-input"), _env_file=None)
+    engine = ScriptedEngine()
+    with serve_in_thread(create_app(settings, engine=engine), settings=settings) as url:
+        yield url, settings, engine
+
+
+@pytest.fixture
+def client(service: tuple[str, Settings, ScriptedEngine]) -> Iterator[httpx.Client]:
+    """A client of the scripted service; the test fails if any request reached the engine."""
+    url, _, engine = service
+    engine.windows.clear()
+    with httpx.Client(base_url=url, timeout=60) as c:
+        yield c
+    assert engine.windows == [], "a refused request reached the engine"
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +70,9 @@ BAD_FILES = {
 @pytest.mark.parametrize("endpoint", ["/api/process", "/api/audio/info"])
 @pytest.mark.parametrize("kind", [*BAD_FILES, "truncated"])
 def test_bad_files_get_400(
-    kind: str, endpoint: str, client: httpx.Client, truncated_mp3: bytes, settings: Settings
+    kind: str, endpoint: str, client: httpx.Client, truncated_mp3: bytes, service
 ):
+    _, settings, _ = service
     content = truncated_mp3 if kind == "truncated" else BAD_FILES[kind]
     r = client.post(endpoint, files={"audio": ("clip.mp3", content)}, data={"mode": "asr"})
     error = assert_error(r, 400, "audio")
@@ -89,10 +115,11 @@ def test_unknown_path_is_json_404(client: httpx.Client):
     assert_error(r, 404)
 
 
-def test_limits_give_413(tmp_path: Path, embedded):
+def test_limits_give_413(tmp_path: Path):
     settings = Settings(data_dir=tmp_path, max_upload_mb=0.5, max_audio_seconds=5, _env_file=None)
+    engine = ScriptedEngine()
     with (
-        serve_in_thread(create_app(settings, engine=embedded)) as url,
+        serve_in_thread(create_app(settings, engine=engine)) as url,
         httpx.Client(base_url=url, timeout=60) as c,
     ):
         with open(clip("en/jfk.flac"), "rb") as f:  # 1.1 MB
@@ -101,18 +128,21 @@ def test_limits_give_413(tmp_path: Path, embedded):
             error = assert_error(c.post("/api/process", files={"audio": ("a.wav", f)}), 413)
         assert error["code"] == "audio_too_long"
     assert list((tmp_path / "uploads").glob("*")) == []
+    assert engine.windows == []
 
 
-def test_api_keys(tmp_path: Path, embedded):
+def test_api_keys(tmp_path: Path):
     settings = Settings(data_dir=tmp_path, api_keys=["sekrit"], _env_file=None)
+    engine = ScriptedEngine()
     with (
-        serve_in_thread(create_app(settings, engine=embedded)) as url,
+        serve_in_thread(create_app(settings, engine=engine)) as url,
         httpx.Client(base_url=url, timeout=60) as c,
     ):
         with open(clip("en/sr_english.wav"), "rb") as f:
             audio = f.read()
         r = c.post("/api/process", files={"audio": ("a.wav", audio)}, data={"mode": "asr"})
         assert_error(r, 401)
+        assert engine.windows == []
         r = c.post(
             "/api/process",
             files={"audio": ("a.wav", audio)},
@@ -120,4 +150,5 @@ def test_api_keys(tmp_path: Path, embedded):
             headers={"Authorization": "Bearer sekrit"},
         )
         assert r.status_code == 200, r.text
+        assert r.json()["answer"].startswith("heard ") and len(engine.windows) == 1
         assert c.get("/health").status_code == 200

@@ -1,14 +1,25 @@
 """``POST /api/process`` as server-sent events: windows' text in audio order as they are
-done, then the same result as the plain response; bad input refused with a status."""
+done, then the same result as the plain response; bad input refused with a status.
+
+On a scripted engine (no model): the subject is the stream, not the model's words. Each
+window's answer describes the audio it held (``heard 3.50 s, rms 1234``)."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from stepaudio.api import create_app
+from stepaudio.config import Settings
+from stepaudio.engines.base import WindowJob
+from stepaudio.params import Mode
+from stepaudio.testing.scripted import ScriptedEngine
+from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 
 
@@ -29,9 +40,38 @@ def _post(client: httpx.Client, path: Path, headers: dict | None = None, **data:
         )
 
 
+def _heard(text: str) -> float:
+    """The seconds a scripted window's answer says it heard."""
+    found = re.fullmatch(r"heard (\S+) s, rms \d+", text.strip())
+    assert found, text
+    return float(found[1])
+
+
 @pytest.fixture(scope="module")
-def streamed(server: str) -> tuple[httpx.Response, list[tuple[str, dict]]]:
-    with httpx.Client(base_url=server, timeout=300) as client:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ScriptedEngine]]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("process-stream"), _env_file=None)
+    engine = ScriptedEngine()
+    with serve_in_thread(create_app(settings, engine=engine), settings=settings) as url:
+        yield url, engine
+
+
+@pytest.fixture
+def client(service: tuple[str, ScriptedEngine]) -> Iterator[httpx.Client]:
+    """A client of the scripted service, its engine with no window recorded yet."""
+    url, engine = service
+    engine.windows.clear()
+    with httpx.Client(base_url=url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def streamed(
+    service: tuple[str, ScriptedEngine],
+) -> tuple[httpx.Response, list[tuple[str, dict]], list[WindowJob]]:
+    """The stream, its events, and the windows the engine was sent for it."""
+    url, engine = service
+    engine.windows.clear()
+    with httpx.Client(base_url=url, timeout=60) as client:
         r = _post(
             client,
             clip("en/jfk.flac"),
@@ -40,23 +80,28 @@ def streamed(server: str) -> tuple[httpx.Response, list[tuple[str, dict]]]:
             language="en",
             segment_duration="5",
         )
-    return r, _events(r.text)
+    return r, _events(r.text), list(engine.windows)
 
 
 def test_windows_come_in_audio_order_then_the_result(streamed) -> None:
-    r, events = streamed
+    r, events, jobs = streamed
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/event-stream")
     names = [name for name, _ in events]
     assert names[0] == "progress" and names[-1] == "result"
     windows = [data for name, data in events if name == "window"]
     result = events[-1][1]
-    assert len(windows) == result["windows"] >= 2
+    assert len(windows) == result["windows"] == len(jobs) >= 2
+    assert all(j.mode is Mode.ASR and j.params.language == "en" for j in jobs)
     assert [w["index"] for w in windows] == list(range(len(windows)))
     assert all(a["end"] == b["start"] for a, b in zip(windows, windows[1:], strict=False))
     # Every window's text comes before the result, and together they are its transcript.
     assert " ".join(w["text"] for w in windows).split() == result["transcript"].split()
-    assert "country" in result["answer"].lower() and result["status"] == "success"
+    assert result["answer"] == result["transcript"] and result["status"] == "success"
+    # Each window's text is its own audio's: as long as the window (5 s at most).
+    for w in windows:
+        assert _heard(w["text"]) == pytest.approx(w["end"] - w["start"], abs=0.01)
+        assert _heard(w["text"]) <= 5.0
     # Segment times are the recording's, inside their window.
     for w in windows:
         assert all(
@@ -67,7 +112,7 @@ def test_windows_come_in_audio_order_then_the_result(streamed) -> None:
 
 
 def test_the_streamed_result_is_the_plain_one(client: httpx.Client, streamed) -> None:
-    _, events = streamed
+    _, events, _ = streamed
     plain = _post(client, clip("en/jfk.flac"), mode="asr", language="en", segment_duration="5")
     assert plain.status_code == 200
     body = plain.json()
@@ -76,7 +121,9 @@ def test_the_streamed_result_is_the_plain_one(client: httpx.Client, streamed) ->
     assert result["segments"] == body["segments"] and result["answer"] == body["answer"]
 
 
-def test_accept_header_asks_for_the_stream_and_the_field_wins(client: httpx.Client) -> None:
+def test_accept_header_asks_for_the_stream_and_the_field_wins(
+    client: httpx.Client, service
+) -> None:
     sse = {"Accept": "text/event-stream"}
     r = _post(client, clip("en/jfk.flac"), sse, mode="asr", language="en")
     assert r.headers["content-type"].startswith("text/event-stream")
@@ -84,10 +131,12 @@ def test_accept_header_asks_for_the_stream_and_the_field_wins(client: httpx.Clie
     r = _post(client, clip("en/jfk.flac"), sse, mode="asr", language="en", stream="false")
     assert r.headers["content-type"].startswith("application/json")
     assert r.json()["status"] == "success"
+    assert _heard(r.json()["answer"]) == pytest.approx(11.0, abs=0.05)
+    assert len(service[1].windows) == 2
 
 
 @pytest.mark.parametrize("value", ["banana", "2", "", "tru e"])
-def test_a_bad_stream_value_is_a_400(client: httpx.Client, value: str) -> None:
+def test_a_bad_stream_value_is_a_400(client: httpx.Client, service, value: str) -> None:
     r = _post(client, clip("en/jfk.flac"), mode="asr", stream=value)
     if value == "":
         # An empty form field is no field (as for every other one): a plain answer.
@@ -95,10 +144,11 @@ def test_a_bad_stream_value_is_a_400(client: httpx.Client, value: str) -> None:
         return
     assert r.status_code == 400, r.text
     assert r.json()["status"] == "error" and r.json()["error"]["param"] == "stream"
+    assert service[1].windows == []
 
 
 def test_bad_audio_is_refused_with_a_status_not_an_event(
-    client: httpx.Client, tmp_path: Path
+    client: httpx.Client, service, tmp_path: Path
 ) -> None:
     junk = tmp_path / "junk.mp3"
     junk.write_bytes(b"not audio at all" * 100)
@@ -110,3 +160,4 @@ def test_bad_audio_is_refused_with_a_status_not_an_event(
     empty.write_bytes(b"")
     r = _post(client, empty, stream="true", mode="asr")
     assert r.status_code == 400 and r.json()["status"] == "error"
+    assert service[1].windows == []

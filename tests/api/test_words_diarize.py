@@ -1,5 +1,11 @@
 """Word times and speakers over HTTP (issue 13): the OpenAI SDK's own types, our JSON on
-/api/process and /api/task, every subtitle and text format, and hostile values."""
+/api/process and /api/task, every subtitle and text format, and hostile values.
+
+Word times and hostile values run on a scripted engine (no model): its windows describe
+the audio they held (``heard 11.00 s, rms 1234``) and, when asked, time each word as
+Whisper does (``worded``). Speakers are found in the voices, and labelled on Whisper's
+segments: those tests are at the end, on the embedded engine.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +25,50 @@ from openai.types.audio import TranscriptionDiarized, TranscriptionVerbose
 from stepaudio.api import create_app
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import Settings
+from stepaudio.engines.base import ModelOutput, Segment, WindowJob, Word
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import load_pcm
+from stepaudio.testing.scripted import ScriptedEngine, describe_window
 from stepaudio.testing.server import serve_in_thread
 from stepaudio.testing.speakers import ENGLISH, conversation
 from tests.helpers import DATA, clip, normalize_en
 
 JFK = clip("en/jfk.flac")
+
+
+def worded(job: WindowJob) -> ModelOutput:
+    """The window described; with ``word_timestamps``, each word timed as Whisper times
+    it (a leading space, in order, the window's length shared between them)."""
+    out = describe_window(job)
+    if not job.params.word_timestamps:
+        return out
+    [segment] = out.segments
+    said = segment.text.split()
+    step = segment.end / len(said)
+    words = [
+        Word(f" {w}", round(i * step, 3), round((i + 0.9) * step, 3), probability=0.9)
+        for i, w in enumerate(said)
+    ]
+    out.segments = [Segment(segment.start, segment.end, segment.text, words=words)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ScriptedEngine]]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("words"), _env_file=None)
+    engine = ScriptedEngine(on_window=worded)
+    with serve_in_thread(create_app(settings, engine=engine), settings=settings) as url:
+        yield url, engine
+
+
+@pytest.fixture
+def web(scripted: tuple[str, ScriptedEngine]) -> Iterator[httpx.Client]:
+    """A client of the scripted service, its engine with no window recorded yet."""
+    url, engine = scripted
+    engine.windows.clear()
+    with httpx.Client(base_url=url, timeout=60) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +94,9 @@ def in_order(words: list[dict], start: float, end: float) -> bool:
     )
 
 
-def test_the_sdk_gets_words(server: str):
+def test_the_sdk_gets_words(scripted: tuple[str, ScriptedEngine]):
+    server, engine = scripted
+    engine.windows.clear()
     sdk = openai.OpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0)
     with open(JFK, "rb") as f:
         got = sdk.audio.transcriptions.create(
@@ -67,22 +111,26 @@ def test_the_sdk_gets_words(server: str):
     assert in_order(words, 0.0, got.duration)
     assert normalize_en(" ".join(w["word"] for w in words)) == normalize_en(got.text)
     assert got.words[-1].end > 9  # JFK talks to the end of the clip
+    # The engine's words, all of them, as it wrote them.
+    assert [w["word"].strip() for w in words] == got.text.split()
     # Without the granularity, no words (OpenAI's behaviour).
     with open(JFK, "rb") as f:
         plain = sdk.audio.transcriptions.create(
             model="whisper-1", file=f, response_format="verbose_json", language="en"
         )
     assert plain.words is None
+    assert [j.params.word_timestamps for j in engine.windows] == [True, False]
 
 
-def test_process_gives_words_inside_each_segment(client: httpx.Client):
-    r = post(client, "/api/process", JFK, mode="asr", language="en", word_timestamps="true")
+def test_process_gives_words_inside_each_segment(web: httpx.Client):
+    r = post(web, "/api/process", JFK, mode="asr", language="en", word_timestamps="true")
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["warnings"] == []
     for s in body["segments"]:
         assert s["words"] and in_order(s["words"], s["start"], s["end"]), s
-    r = post(client, "/api/process", JFK, mode="asr", language="en")
+    assert [w["word"].strip() for w in s["words"]] == s["text"].split()
+    r = post(web, "/api/process", JFK, mode="asr", language="en")
     assert all(s["words"] is None for s in r.json()["segments"])
 
 
@@ -118,11 +166,66 @@ def test_process_gives_words_inside_each_segment(client: httpx.Client):
     ],
 )
 def test_hostile_values_are_400_naming_the_field(
-    client: httpx.Client, route: str, fields: dict, param: str
+    web: httpx.Client, scripted: tuple[str, ScriptedEngine], route: str, fields: dict, param: str
 ):
-    r = post(client, route, JFK, **fields)
+    r = post(web, route, JFK, **fields)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param, r.json()
+    assert scripted[1].windows == []
+
+
+def data_url(path: Path) -> str:
+    return "data:audio/wav;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def test_hostile_known_speakers(web: httpx.Client, tmp_path: Path):
+    silence = write_audio(np.zeros(2 * SAMPLE_RATE, np.int16), tmp_path / "quiet.wav")
+    jfk = data_url(clip("en/sr_english.wav"))  # short: a form field holds 1 MB at most
+    cases = [
+        (
+            {"known_speaker_names[]": ["A", "B"], "known_speaker_references[]": [jfk]},
+            "known_speaker_references",
+        ),
+        (
+            {"known_speaker_names[]": ["A"], "known_speaker_references[]": ["hello"]},
+            "known_speaker_references",
+        ),
+        (
+            {
+                "known_speaker_names[]": ["A"],
+                "known_speaker_references[]": ["data:audio/wav;base64,%%%"],
+            },
+            "known_speaker_references",
+        ),
+        (
+            {
+                "known_speaker_names[]": ["A"],
+                "known_speaker_references[]": [
+                    "data:audio/wav;base64," + base64.b64encode(b"not audio at all").decode()
+                ],
+            },
+            "known_speaker_references",
+        ),
+        (
+            {"known_speaker_names[]": ["Quiet"], "known_speaker_references[]": [data_url(silence)]},
+            "known_speaker_references",
+        ),
+        (
+            {"known_speaker_names[]": list("ABCDE"), "known_speaker_references[]": [jfk] * 5},
+            "known_speaker_names",
+        ),
+        (
+            {"known_speaker_names[]": ["X", "X"], "known_speaker_references[]": [jfk] * 2},
+            "known_speaker_names",
+        ),
+    ]
+    for fields, param in cases:
+        r = post(web, "/v1/audio/transcriptions", JFK, response_format="diarized_json", **fields)
+        assert r.status_code == 400, (fields, r.text)
+        assert r.json()["error"]["param"] == param, (fields, r.json())
+
+
+# -- speakers, on the embedded engine ------------------------------------------
 
 
 def test_two_voices_each_labelled_right_in_every_format(
@@ -178,7 +281,7 @@ def windowed(tmp_path_factory: pytest.TempPathFactory, embedded: EmbeddedEngine)
         data_dir=tmp_path_factory.mktemp("windowed-speakers"), asr_window_s=10, _env_file=None
     )
     engine = copy.copy(embedded)
-    engine.asr_window_s = settings.asr_window_s
+    engine.asr_window_s = settings.pipeline.asr_window_s
     with serve_in_thread(create_app(settings, engine=engine), settings=settings) as url:
         yield url
 
@@ -208,10 +311,6 @@ def test_a_voice_keeps_its_label_across_windows(windowed: str, tmp_path: Path):
     assert len({next(iter(labels)) for labels in given.values()}) == 3, given
 
 
-def data_url(path: Path) -> str:
-    return "data:audio/wav;base64," + base64.b64encode(path.read_bytes()).decode()
-
-
 def test_known_speakers_are_named_over_v1(client: httpx.Client, two_voices: tuple[Path, float]):
     path, _ = two_voices
     right = data_url(clip("en/stereo_diarization_right.wav"))
@@ -226,53 +325,6 @@ def test_known_speakers_are_named_over_v1(client: httpx.Client, two_voices: tupl
     got = TranscriptionDiarized.model_validate(r.json())
     assert [s.speaker for s in got.segments] == ["A", "Bob"]
     assert right[30:60] not in r.text  # the reference is not echoed
-
-
-def test_hostile_known_speakers(client: httpx.Client, tmp_path: Path):
-    silence = write_audio(np.zeros(2 * SAMPLE_RATE, np.int16), tmp_path / "quiet.wav")
-    jfk = data_url(clip("en/sr_english.wav"))  # short: a form field holds 1 MB at most
-    cases = [
-        (
-            {"known_speaker_names[]": ["A", "B"], "known_speaker_references[]": [jfk]},
-            "known_speaker_references",
-        ),
-        (
-            {"known_speaker_names[]": ["A"], "known_speaker_references[]": ["hello"]},
-            "known_speaker_references",
-        ),
-        (
-            {
-                "known_speaker_names[]": ["A"],
-                "known_speaker_references[]": ["data:audio/wav;base64,%%%"],
-            },
-            "known_speaker_references",
-        ),
-        (
-            {
-                "known_speaker_names[]": ["A"],
-                "known_speaker_references[]": [
-                    "data:audio/wav;base64," + base64.b64encode(b"not audio at all").decode()
-                ],
-            },
-            "known_speaker_references",
-        ),
-        (
-            {"known_speaker_names[]": ["Quiet"], "known_speaker_references[]": [data_url(silence)]},
-            "known_speaker_references",
-        ),
-        (
-            {"known_speaker_names[]": list("ABCDE"), "known_speaker_references[]": [jfk] * 5},
-            "known_speaker_names",
-        ),
-        (
-            {"known_speaker_names[]": ["X", "X"], "known_speaker_references[]": [jfk] * 2},
-            "known_speaker_names",
-        ),
-    ]
-    for fields, param in cases:
-        r = post(client, "/v1/audio/transcriptions", JFK, response_format="diarized_json", **fields)
-        assert r.status_code == 400, (fields, r.text)
-        assert r.json()["error"]["param"] == param, (fields, r.json())
 
 
 def test_diarized_stream_sends_segments_with_speakers(

@@ -16,7 +16,7 @@ from stepaudio.engines.base import TextJob
 from stepaudio.engines.cascade import CascadeEngine
 from stepaudio.engines.http import map_errors, raise_for_status
 from stepaudio.engines.pool import BackendPool
-from stepaudio.engines.stepaudio import StepAudioEngine
+from stepaudio.engines.stepaudio.engine import StepAudioEngine
 from stepaudio.errors import (
     BackendError,
     BackendTimeout,

@@ -11,7 +11,7 @@ from stepaudio.audio import DecodedAudio
 from stepaudio.config import BackendConfig, RetryPolicy, Settings
 from stepaudio.engines.base import WindowJob
 from stepaudio.engines.pool import BackendPool
-from stepaudio.engines.stepaudio import StepAudioEngine
+from stepaudio.engines.stepaudio.engine import StepAudioEngine
 from stepaudio.errors import BackendError, BackendTimeout, BackendUnavailable
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.testing import StandIn

@@ -12,8 +12,8 @@ from stepaudio.config import BackendConfig, Settings
 from stepaudio.engines.base import TextJob, WindowJob
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.engines.http import base_url
-from stepaudio.engines.stepaudio import StepAudioEngine
-from stepaudio.engines.stepaudio_wire import split_reasoning
+from stepaudio.engines.stepaudio.engine import StepAudioEngine
+from stepaudio.engines.stepaudio.wire import split_reasoning
 from stepaudio.errors import (
     BackendError,
     BackendTimeout,

@@ -18,7 +18,7 @@ import pytest
 from stepaudio.config import BackendConfig, Settings
 from stepaudio.engines.base import WindowJob
 from stepaudio.engines.pool import BackendPool
-from stepaudio.engines.stepaudio import StepAudioEngine
+from stepaudio.engines.stepaudio.engine import StepAudioEngine
 from stepaudio.engines.whisper import WhisperTranscriber
 from stepaudio.errors import ContextLengthExceeded
 from stepaudio.params import Mode, ProcessParams

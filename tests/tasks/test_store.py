@@ -22,7 +22,7 @@ from stepaudio.tasks.outbox import WebhookQueue
 from stepaudio.tasks.records import TaskRecord
 from stepaudio.tasks.status import TaskStatus
 from stepaudio.tasks.store import TaskStore
-from stepaudio.tasks.views import TaskView
+from stepaudio.tasks.task_view import TaskView
 
 PARAMS = {"mode": "asr", "temperature": 0.3, "top_p": 0.5}
 

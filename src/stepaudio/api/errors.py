@@ -69,7 +69,9 @@ def _client_path(loc: tuple[int | str, ...]) -> str | None:
 def validation_error(exc: ValidationError | RequestValidationError) -> InvalidParameter:
     """The first problem of a pydantic validation, as one readable error."""
     first = exc.errors()[0]
-    param = _client_path(tuple(first.get("loc", ())))
+    path = _client_path(tuple(first.get("loc", ())))
+    # The name is the client's (an unknown field may be any length): echoed, but cut.
+    param = path[:64] if path else None
     message = first.get("msg", "Invalid request")
     kind = first.get("type")
     if kind == "missing":

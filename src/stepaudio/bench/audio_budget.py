@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stepaudio.engines.stepaudio_wire import PART_SECONDS, TOKENS_PER_PART
+from stepaudio.engines.stepaudio.wire import PART_SECONDS, TOKENS_PER_PART
 
 SEED_TOKENS_PER_SECOND = 12.5  # docs/seed.md §4.3: "音频编码率 = 12.5 Hz"
 SEED_RESERVED_TOKENS = 1500  # docs/seed.md §4.3: "系统预留 token ≈ 1500"

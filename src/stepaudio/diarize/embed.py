@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.diarize.fbank import fbank, window_features
 
-SAMPLE_RATE = 16000
 WINDOW_S = 1.5
 """Length of one embedded window: long enough for a stable voice print (within-speaker
 cosine ~0.78 against ~0.43 across on the test clips), short enough for quick turns."""

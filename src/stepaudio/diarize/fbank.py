@@ -13,12 +13,13 @@ from functools import cache
 
 import numpy as np
 
-RATE = 16000
+from stepaudio.audio.decode import SAMPLE_RATE
+
 FRAME = 400
 HOP = 160
 FFT = 512
 BINS = 80
-FRAMES_PER_S = RATE / HOP
+FRAMES_PER_S = SAMPLE_RATE / HOP
 
 
 def _mel(freq: np.ndarray | float) -> np.ndarray:
@@ -28,9 +29,9 @@ def _mel(freq: np.ndarray | float) -> np.ndarray:
 @cache
 def _banks() -> np.ndarray:
     """(FFT/2 + 1, BINS) triangular weights, as Kaldi builds them (in the mel domain)."""
-    low, high = _mel(20.0), _mel(RATE / 2)
+    low, high = _mel(20.0), _mel(SAMPLE_RATE / 2)
     delta = (high - low) / (BINS + 1)
-    mel = _mel(np.arange(FFT // 2) * RATE / FFT)[:, None]
+    mel = _mel(np.arange(FFT // 2) * SAMPLE_RATE / FFT)[:, None]
     left = low + np.arange(BINS) * delta
     centre, right = left + delta, left + 2 * delta
     up = (mel - left) / (centre - left)

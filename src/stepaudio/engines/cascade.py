@@ -17,7 +17,7 @@ from stepaudio.config import Settings
 from stepaudio.engines import prompts
 from stepaudio.engines.base import ModelOutput, Segment, TextJob, Usage, WindowJob
 from stepaudio.engines.http import base_url, bearer, map_errors, raise_for_status, split_credentials
-from stepaudio.engines.stepaudio_wire import split_reasoning
+from stepaudio.engines.stepaudio.wire import split_reasoning
 from stepaudio.errors import BackendError, BackendUnavailable, InvalidParameter, StepAudioError
 from stepaudio.params import Mode, ProcessParams
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 
+from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import LlmSettings, Settings, WhisperSettings
 from stepaudio.engines.base import LANES, ModelOutput, TextJob, Usage, WindowJob
 from stepaudio.engines.chinese_script import SIMPLIFIED, in_script, split_language
@@ -149,7 +150,7 @@ class EmbeddedEngine:
         segments = transcript.segments
         if transcript.language == "zh":
             segments = in_script(segments, script or SIMPLIFIED)
-        usage = Usage(audio_seconds=job.pcm.size / 16000)
+        usage = Usage(audio_seconds=job.pcm.size / SAMPLE_RATE)
         out = ModelOutput(
             text=join_texts(s.text for s in segments),
             segments=segments,

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from stepaudio.config import RetryPolicy, Settings
 from stepaudio.engines.base import ModelOutput, TextJob, WindowJob
-from stepaudio.engines.stepaudio import StepAudioEngine
+from stepaudio.engines.stepaudio.engine import StepAudioEngine
 from stepaudio.errors import (
     BackendTimeout,
     BackendUnavailable,

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from stepaudio.audio.decode import SAMPLE_RATE
+
 CHUNK_S = 30.0
 """Whisper's own input length: a longer chunk would be cut."""
 _PAD_S = 0.2

@@ -7,7 +7,7 @@ from typing import Any
 
 from stepaudio.audio.probe import AudioInfo
 from stepaudio.engines.base import Engine
-from stepaudio.engines.stepaudio_wire import TOKENS_PER_SECOND
+from stepaudio.engines.stepaudio.wire import TOKENS_PER_SECOND
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import window_mode
 

@@ -49,7 +49,7 @@ from stepaudio.tasks.outbound import UnsafeURL, check_url_async, post_pinned, si
 from stepaudio.tasks.records import TaskRecord
 from stepaudio.tasks.status import TaskStatus
 from stepaudio.tasks.store import TaskStore
-from stepaudio.tasks.views import TaskView
+from stepaudio.tasks.task_view import TaskView
 
 log = logging.getLogger(__name__)
 

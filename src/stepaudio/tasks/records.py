@@ -1,5 +1,5 @@
 """A task as the store hands it out: a typed, read-only copy of its row (the API and the
-webhooks turn it into their view, ``tasks/views.py``)."""
+webhooks turn it into their view, ``tasks/task_view.py``)."""
 
 from __future__ import annotations
 

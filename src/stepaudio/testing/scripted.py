@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,9 @@ class ScriptedEngine:
         return 20_000
 
     async def run_window(self, job: WindowJob) -> ModelOutput:
+        # Kept with its own copy of the samples: the service unmaps a window's samples
+        # once its request is done, and a test reads the jobs after that.
+        job = replace(job, pcm=np.array(job.pcm))
         self.windows.append(job)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)

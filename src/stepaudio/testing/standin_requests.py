@@ -1,7 +1,7 @@
 """The stand-in's request checks: the Step-Audio wire protocol, as vLLM enforces it.
 
 Every rule here is one a real Step-Audio-R1.1 vLLM server imposes or its model needs
-(the rules ``engines/stepaudio.py`` follows): parts of at most 25 s (refused beyond
+(the rules ``engines/stepaudio/`` follows): parts of at most 25 s (refused beyond
 29.98 s, where vLLM fails), WAV 16 kHz mono 16-bit as raw base64, the prefill flags, and
 prompt + ``max_tokens`` within ``max_model_len`` (vLLM's 400 "maximum context length"
 otherwise).
@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from stepaudio.engines.stepaudio_wire import (
+from stepaudio.audio.decode import SAMPLE_RATE
+from stepaudio.engines.stepaudio.wire import (
     HARD_PART_SECONDS,
     NO_THINK_PREFILL,
     PART_SECONDS,
@@ -118,7 +119,7 @@ def parse_request(
             elif part.get("type") == "input_audio":
                 pcm = check_wav(part["input_audio"])
                 pcm_parts.append(pcm)
-                seconds.append(pcm.size / 16000)
+                seconds.append(pcm.size / SAMPLE_RATE)
             else:
                 raise Invalid(400, f"unexpected content part {part.get('type')!r}")
     for s in seconds:
@@ -164,7 +165,7 @@ def check_wav(audio: dict[str, Any]) -> np.ndarray:
             frames = w.readframes(w.getnframes())
     except (binascii.Error, wave.Error, EOFError) as exc:
         raise Invalid(400, f"input_audio is not a WAV file: {exc}") from exc
-    if shape != (1, 2, 16000):
+    if shape != (1, 2, SAMPLE_RATE):
         raise Invalid(400, f"WAV must be mono 16-bit 16 kHz, got (ch, width, rate)={shape}")
     return np.frombuffer(frames, dtype="<i2")
 

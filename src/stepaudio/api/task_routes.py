@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from stepaudio.api.auth import caller
 from stepaudio.api.forms import process_params
 from stepaudio.api.services import Services, get_services
-from stepaudio.api.task_views import TaskAccepted, TaskList, TaskSummary, TaskView
+from stepaudio.api.task_bodies import TaskAccepted, TaskList, TaskSummary, TaskView
 from stepaudio.api.uploads import save_upload
 from stepaudio.errors import BackendUnavailable, InvalidParameter
 from stepaudio.params import ProcessParams

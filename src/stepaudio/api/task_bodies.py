@@ -1,12 +1,12 @@
 """The task routes' response bodies. A task itself is ``TaskView``/``TaskSummary``
-(``tasks/views.py``: webhook deliveries carry the same view)."""
+(``tasks/task_view.py``: webhook deliveries carry the same view)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 
 from stepaudio.tasks.status import TaskStatus
-from stepaudio.tasks.views import TaskSummary, TaskView
+from stepaudio.tasks.task_view import TaskSummary, TaskView
 
 __all__ = ["TaskAccepted", "TaskList", "TaskSummary", "TaskView"]
 

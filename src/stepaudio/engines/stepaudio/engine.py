@@ -1,8 +1,8 @@
 """One Step-Audio-R1.1 server (vLLM, OpenAI chat completions with ``input_audio`` parts).
 
-The body is built as StepFun's own client builds it (``stepaudio_body``), the SSE reply
-read by ``stepaudio_stream``, the token arithmetic and reply format are the model's facts
-(``stepaudio_wire``). The reply is split on the first ``</think>``: before it the
+The body is built as StepFun's own client builds it (``body``), the SSE reply
+read by ``stream``, the token arithmetic and reply format are the model's facts
+(``wire``). The reply is split on the first ``</think>``: before it the
 reasoning, after it the answer; a reply without ``</think>`` was cut by ``max_tokens``
 and is reported as truncated, never as an answer. httpx's exceptions become our error
 tree through ``engines.http``, the one mapping every engine uses.
@@ -19,7 +19,6 @@ import httpx
 
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import BackendConfig, Settings
-from stepaudio.engines import stepaudio_wire as wire
 from stepaudio.engines.base import ModelOutput, Segment, TextJob, Usage, WindowJob
 from stepaudio.engines.http import (
     base_url,
@@ -29,7 +28,8 @@ from stepaudio.engines.http import (
     split_credentials,
     status_error,
 )
-from stepaudio.engines.stepaudio_body import (
+from stepaudio.engines.stepaudio import wire
+from stepaudio.engines.stepaudio.body import (
     aiter_pieces,
     audio_messages,
     audio_parts,
@@ -37,7 +37,7 @@ from stepaudio.engines.stepaudio_body import (
     json_pieces,
     with_prefill,
 )
-from stepaudio.engines.stepaudio_stream import StreamResult, read_completion
+from stepaudio.engines.stepaudio.stream import StreamResult, read_completion
 from stepaudio.errors import BackendError, ContextLengthExceeded, StepAudioError, scrub_credentials
 from stepaudio.params import Mode, ProcessParams
 

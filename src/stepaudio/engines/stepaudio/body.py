@@ -19,7 +19,7 @@ from stepaudio.audio.cut import plan_cuts
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.audio.wav import encode_wav
 from stepaudio.engines import prompts
-from stepaudio.engines.stepaudio_wire import (
+from stepaudio.engines.stepaudio.wire import (
     NO_THINK_PREFILL,
     PART_SECONDS,
     STOP_TOKEN_IDS,
