@@ -481,6 +481,16 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     """Task webhooks (``STEPAUDIO_WEBHOOKS__SECRET`` …)."""
 
+    def updated(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (flat names like ``request_timeout_s`` or groups),
+        validated as any setting is (``model_copy`` would take a flat name silently)."""
+        values = self.model_dump()
+        for key, value in nest_flat_names(changes).items():
+            if key in GROUPS and isinstance(value, dict):
+                value = {**values[key], **value}
+            values[key] = value
+        return type(self)(_env_file=None, **values)
+
     def all_backends(self) -> list[BackendConfig]:
         """``backends`` plus the seed's ``VLLM_API_URL``/``MODEL_NAME``, if set."""
         extra = []

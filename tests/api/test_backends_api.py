@@ -25,7 +25,7 @@ CLIPS = ["en/jfk.flac", "en/librispeech-1995-1837-0001.wav", "zh/wenet_nst_ID001
 @contextmanager
 def service(settings: Settings, *stand_ins: StandIn, **over) -> Iterator[httpx.Client]:
     backends = [BackendConfig(url=si.url, max_concurrency=si.max_num_seqs) for si in stand_ins]
-    s = settings.model_copy(update={"backends": backends, **over})
+    s = settings.updated(backends=backends, **over)
     with serve_in_thread(create_app(s)) as url, httpx.Client(base_url=url, timeout=120) as c:
         wait_until(lambda: c.get("/ready").status_code == 200)
         yield c

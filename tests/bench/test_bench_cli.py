@@ -135,7 +135,7 @@ def test_bench_embedded_in_process(env: None, tmp_path: Path) -> None:
 def test_bench_standin_backend_over_url(env: None, settings: Settings, tmp_path: Path) -> None:
     out = tmp_path / "bench"
     with StandIn(data_dir=settings.data_dir) as si:
-        service = settings.model_copy(update={"backends": [BackendConfig(url=si.url)]})
+        service = settings.updated(backends=[BackendConfig(url=si.url)])
         with serve_in_thread(create_app(service)) as url:
             deadline = time.monotonic() + 10
             while httpx.get(f"{url}/ready").status_code != 200:

@@ -32,7 +32,7 @@ def pcm(settings: Settings) -> np.ndarray:
 
 
 def make_pool(settings: Settings, *stand_ins: StandIn, **over) -> BackendPool:
-    s = settings.model_copy(update=over) if over else settings
+    s = settings.updated(**over)
     engines = [
         StepAudioEngine(BackendConfig(url=si.url, max_concurrency=si.max_num_seqs), s)
         for si in stand_ins

@@ -49,7 +49,7 @@ def standin(settings: Settings):
 
 
 def engine_for(si: StandIn, settings: Settings, **over) -> StepAudioEngine:
-    s = settings.model_copy(update=over) if over else settings
+    s = settings.updated(**over)
     return StepAudioEngine(BackendConfig(url=si.url), s)
 
 

@@ -124,7 +124,7 @@ def test_a_wrong_text_model_setting_fails_clearly(bad: str, tmp_path: Path):
 def smollm2(settings: Settings, embedded: EmbeddedEngine) -> EmbeddedEngine:
     """The text model that looped in issue 11 (SmolLM2-135M), with the session's Whisper."""
     llm = settings.llm.model_copy(update={"model": "smollm2"})
-    engine = EmbeddedEngine.from_settings(settings.model_copy(update={"llm": llm}))
+    engine = EmbeddedEngine.from_settings(settings.updated(llm=llm))
     engine.whisper = embedded.whisper
     return engine
 

@@ -49,7 +49,7 @@ def words_of(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def short_windows(settings: Settings) -> Settings:
-    return settings.model_copy(update={"asr_window_s": WINDOW_S})
+    return settings.updated(asr_window_s=WINDOW_S)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def greedy(short_windows: Settings) -> EmbeddedEngine:
         short_windows.whisper.model_copy(update={"beam_size": 1}),
         short_windows.llm,
         models_dir=short_windows.models_path,
-        asr_window_s=short_windows.asr_window_s,
+        asr_window_s=short_windows.pipeline.asr_window_s,
     )
 
 
