@@ -220,6 +220,33 @@ class LlmSettings(_Group):
     """CPU threads of the embedded text model."""
 
 
+class LiveSettings(_Group):
+    """Live sessions: ``/v1/realtime`` (OpenAI's Realtime protocol) and Wyoming."""
+
+    max_sessions: int = Field(8, ge=1)
+    """Live sessions open at once; a new one beyond is refused with an ``error`` event
+    (``session_limit_reached``) and close code 1013, the open ones unharmed."""
+    max_sessions_per_key: int | None = Field(4, ge=1)
+    """Live sessions one key may have open at once. None: only ``max_sessions``."""
+    idle_timeout_s: float = Field(60, gt=0)
+    """A session that sends nothing (not even audio) for this long is closed."""
+    max_session_s: float = Field(4 * 3600, gt=0)
+    """Longest a session may last; it is closed after its last turn is transcribed."""
+    ping_interval_s: float = Field(20, gt=0)
+    """WebSocket pings; a client that answers none for this long again (a half-open
+    connection) is dropped and its session freed."""
+    max_append_mb: float = Field(15, gt=0)
+    """Largest ``input_audio_buffer.append`` event, in MiB (OpenAI's limit)."""
+    max_lead_s: float = Field(10, ge=0)
+    """Audio a client may send ahead of real time; beyond, its events are read no faster
+    than real time (the socket pushes back), so nothing is buffered without bound."""
+    partial_interval_s: float = Field(1.0, gt=0)
+    """New audio in a turn between two partial transcriptions (the ``delta`` events
+    while the person still speaks)."""
+    max_turn_s: float = Field(30, ge=5)
+    """Longest turn: speech that goes on is cut into turns of this length."""
+
+
 class TaskSettings(_Group):
     """Durable tasks: workers, leases, retries, retention, quotas."""
 
@@ -309,12 +336,19 @@ GROUPS: dict[str, type[_Group]] = {
     "backend": BackendSettings,
     "cascade": CascadeSettings,
     "pipeline": PipelineSettings,
+    "live": LiveSettings,
     "tasks": TaskSettings,
     "webhooks": WebhookSettings,
 }
 # Flat names from before the groups (``STEPAUDIO_TASK_LEASE_S``, ``task_lease_s=``,
 # ``max_upload_mb=``) still work: each maps onto its group's field.
-_FLAT_PREFIX = {"whisper": "whisper_", "llm": "llm_", "tasks": "task_", "webhooks": "webhook_"}
+_FLAT_PREFIX = {
+    "whisper": "whisper_",
+    "llm": "llm_",
+    "live": "live_",
+    "tasks": "task_",
+    "webhooks": "webhook_",
+}
 _SAME_NAME = ("limits", "pipeline", "cascade")  # flat names that are the field's own
 _FLAT_EXCEPTIONS = {
     "max_pending_tasks_per_key": ("tasks", "max_pending_per_key"),
@@ -472,6 +506,8 @@ class Settings(BaseSettings):
     # -- pipeline ---------------------------------------------------------------------
     pipeline: PipelineSettings = PipelineSettings()
     """Windows and scheduling (``STEPAUDIO_PIPELINE__ASR_WINDOW_S`` …)."""
+    live: LiveSettings = LiveSettings()
+    """Live sessions (``STEPAUDIO_LIVE__MAX_SESSIONS`` …)."""
 
     # -- tasks ------------------------------------------------------------------------
     database_url: str | None = None

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stepaudio import __version__
-from stepaudio.api import errors, openai_audio, openai_chat, seed, task_routes
+from stepaudio.api import errors, openai_audio, openai_chat, realtime, seed, task_routes
 from stepaudio.api.guard import GuardMiddleware
 from stepaudio.api.services import Services
 from stepaudio.api.sessions import PageSessions
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     app.include_router(seed.router)
     app.include_router(task_routes.router)
+    app.include_router(realtime.router)
     app.include_router(openai_audio.router)
     app.include_router(openai_chat.router)
     if settings.ui:

@@ -22,12 +22,23 @@ from stepaudio.errors import Unauthorized
 ANONYMOUS = "anonymous"
 
 
+SUBPROTOCOL_KEY = "openai-insecure-api-key."
+"""How a browser, which cannot set headers on a WebSocket, sends a key: as a subprotocol
+(OpenAI's Realtime convention)."""
+
+
 def presented_key(headers: Mapping[str, str]) -> str | None:
-    """The key a request's headers carry: Bearer token or ``X-API-Key``."""
+    """The key a request's headers carry: Bearer token, ``X-API-Key``, or a WebSocket
+    subprotocol ``openai-insecure-api-key.KEY``."""
     auth = headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
-    return headers.get("x-api-key") or None
+    if headers.get("x-api-key"):
+        return headers["x-api-key"]
+    for offered in headers.get("sec-websocket-protocol", "").split(","):
+        if offered.strip().startswith(SUBPROTOCOL_KEY):
+            return offered.strip()[len(SUBPROTOCOL_KEY) :] or None
+    return None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import anyio
 from starlette.datastructures import Headers
@@ -172,6 +172,12 @@ class GuardMiddleware:
             return "anonymous"
         cookies = cookie_parser(headers.get("cookie", ""))
         found = await identify(self.settings.api_keys, self.sessions, headers, cookies)
+        if scope["type"] == "websocket" and "Cookie" in found.headers:
+            # A page of another site can open a WebSocket with our cookie (no CORS on
+            # WebSockets): a session cookie counts only from our own pages.
+            origin = headers.get("origin")
+            if origin is not None and urlsplit(origin).netloc != headers.get("host"):
+                return None
         return found.owner
 
     def _body_limit(self, scope: Scope, headers: Headers) -> int:

@@ -103,5 +103,10 @@ def uvicorn_config(
         http=protocol_for(settings),
         timeout_keep_alive=min(5, int(settings.limits.header_timeout_s) or 1),
         server_header=False,
+        # WebSocket messages past the largest append are refused by the protocol itself;
+        # pings find half-open clients (a session unanswered twice in a row is dropped).
+        ws_max_size=int(settings.live.max_append_mb * 1024 * 1024) + 64 * 1024,
+        ws_ping_interval=settings.live.ping_interval_s,
+        ws_ping_timeout=settings.live.ping_interval_s,
         **extra,
     )

@@ -27,7 +27,7 @@ from stepaudio.errors import StepAudioError
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.result import ProcessResult
 from stepaudio.pipeline.run import Pipeline
-from stepaudio.service import Lifecycle, Metrics, Run, Ticket
+from stepaudio.service import Admission, Lifecycle, Metrics, Run, Ticket
 from stepaudio.service.lifecycle import Stats
 from stepaudio.tasks.async_store import AsyncTaskStore
 
@@ -52,6 +52,8 @@ class Services:
     lifecycle: Lifecycle
     tasks: AsyncTaskStore | None = None
     """The durable task store (set by the app's lifespan)."""
+    live_sessions: Admission | None = None
+    """Places of the live sessions (``api/realtime.py`` makes it on first use)."""
     started_at: float = field(default_factory=time.time)
 
     @property

@@ -1,0 +1,428 @@
+"""``GET /v1/realtime?intent=transcription``: OpenAI's Realtime transcription session over
+a WebSocket, both of its session shapes, so the clients users run (the ``openai`` SDK,
+LiveKit's and Pipecat's OpenAI STT) work with a changed base URL.
+
+Client events: ``session.update`` (current shape) or ``transcription_session.update``
+(older), ``input_audio_buffer.append`` / ``commit`` / ``clear``. Server events:
+``session.created``, ``session.updated`` / ``transcription_session.updated``,
+``input_audio_buffer.speech_started`` / ``speech_stopped`` / ``committed`` / ``cleared``,
+``conversation.item.input_audio_transcription.delta`` (append-only, while the person still
+speaks), ``.completed``, ``.failed``, and ``error``. No audio goes out.
+
+The turns, partials and VAD are ``stepaudio.live``'s; each transcription is a request
+through the service's lifecycle (faces ``realtime`` and, for partials, which hear the
+same audio again, ``realtime_partial``). The key was checked before the upgrade (the
+guard); a session holds one place of ``live.max_sessions`` for its life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import secrets
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnected, WebSocketState
+
+from stepaudio.api.errors import websocket_error
+from stepaudio.api.realtime_audio import AudioIn
+from stepaudio.api.services import Services, model_label
+from stepaudio.config import LiveSettings
+from stepaudio.errors import (
+    BadRequest,
+    InvalidParameter,
+    PayloadTooLarge,
+    QueueFull,
+    StepAudioError,
+)
+from stepaudio.live import (
+    Cleared,
+    Committed,
+    Completed,
+    Delta,
+    Failed,
+    LiveEvent,
+    LiveSession,
+    SpeechStarted,
+    SpeechStopped,
+    StreamingVad,
+    VadConfig,
+)
+from stepaudio.params import Mode, ProcessParams
+from stepaudio.service import Admission, Pcm
+
+router = APIRouter()
+
+OPENAI_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe", "whisper-1", "gpt-transcribe")
+"""What the clients send by default, taken as names of our engine (as ``/v1`` takes
+``whisper-1``)."""
+
+
+class UnknownEvent(BadRequest):
+    default_code = "unknown_event"
+
+
+def sessions_of(services: Services) -> Admission:
+    """The live sessions' places, one counter per service."""
+    live = services.settings.live
+    if services.live_sessions is None:
+        services.live_sessions = Admission(live.max_sessions, live.max_sessions_per_key)
+    return services.live_sessions
+
+
+def event_id() -> str:
+    return "event_" + secrets.token_hex(10)
+
+
+@router.websocket("/v1/realtime")
+async def realtime(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+    intent = websocket.query_params.get("intent")
+    if intent != "transcription":
+        refusal = InvalidParameter(
+            "This server serves transcription sessions only: connect with "
+            "?intent=transcription (or use /v1/realtime/translations).",
+            param="intent",
+        )
+        await _refuse(websocket, refusal, 1008)
+        return
+    try:
+        ticket = sessions_of(services).admit(websocket.scope["state"]["caller"])
+    except QueueFull as exc:
+        exc.code = "session_limit_reached"
+        await _refuse(websocket, exc, 1013)
+        return
+    try:
+        await TranscriptionSession(websocket, services).run()
+    finally:
+        ticket.release()
+
+
+async def _refuse(websocket: WebSocket, exc: StepAudioError, code: int) -> None:
+    event, _ = websocket_error(exc)
+    await websocket.send_text(json.dumps({**event, "event_id": event_id()}))
+    await websocket.close(code)
+
+
+class TranscriptionSession:
+    """One connection's session: its settings, its audio decoder, its live turns."""
+
+    def __init__(self, websocket: WebSocket, services: Services):
+        self.ws = websocket
+        self.services = services
+        self.limits: LiveSettings = services.settings.live
+        self.owner = websocket.scope["state"]["caller"]
+        self.id = "sess_" + secrets.token_hex(10)
+        self.model = websocket.query_params.get("model") or "gpt-4o-transcribe"
+        self.language: str | None = None
+        self.prompt = ""
+        self.vad: VadConfig | None = VadConfig()
+        self.audio = AudioIn("audio/pcm", 24000)
+        self.include: list[str] = []
+        self.older_shape = False
+        self._send_lock = asyncio.Lock()
+        self.live = self._live()
+
+    def _live(self) -> LiveSession:
+        return LiveSession(
+            self._transcribe,
+            self._on_live,
+            vad=StreamingVad(self.vad) if self.vad else None,
+            partial_interval_s=self.limits.partial_interval_s,
+            max_turn_s=self.limits.max_turn_s,
+        )
+
+    async def run(self) -> None:
+        started = time.monotonic()
+        await self.send({"type": "session.created", "session": self.session()})
+        try:
+            while True:
+                left = self.limits.max_session_s - (time.monotonic() - started)
+                try:
+                    async with asyncio.timeout(min(self.limits.idle_timeout_s, max(left, 0))):
+                        message = await self.ws.receive_text()
+                except TimeoutError:
+                    await self._timed_out(left <= self.limits.idle_timeout_s)
+                    return
+                await self.handle(message)
+                # A client ahead of real time waits here: the socket pushes back.
+                lead = self.live.received_seconds - (time.monotonic() - started)
+                if lead > self.limits.max_lead_s:
+                    await asyncio.sleep(lead - self.limits.max_lead_s)
+        except (WebSocketDisconnect, WebSocketDisconnected):
+            pass  # the client is gone: its turns are dropped, its place freed
+        finally:
+            await self.live.close()
+
+    async def _timed_out(self, session_over: bool) -> None:
+        if session_over:
+            await self.live.drain()
+            message, code = "The session reached its maximum length.", "session_expired"
+        else:
+            message, code = "No event for too long; the session is closed.", "idle_timeout"
+        await self.send_error(BadRequest(message, code=code))
+        await self.ws.close(1000)
+
+    # -- client events ------------------------------------------------------------------
+
+    async def handle(self, message: str) -> None:
+        client_event_id: str | None = None
+        try:
+            try:
+                event = json.loads(message)
+            except json.JSONDecodeError as exc:
+                raise BadRequest(
+                    f"The event is not JSON: {exc.msg}.", code="invalid_json"
+                ) from None
+            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+                raise BadRequest("An event is a JSON object with a 'type'.", param="type")
+            client_event_id = (
+                event.get("event_id") if isinstance(event.get("event_id"), str) else None
+            )
+            await self._dispatch(event)
+        except StepAudioError as exc:
+            await self.send_error(exc, client_event_id)
+
+    async def _dispatch(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "input_audio_buffer.append":
+            await self._append(event.get("audio"))
+        elif kind == "input_audio_buffer.commit":
+            await self.live.commit()
+        elif kind == "input_audio_buffer.clear":
+            await self.live.clear()
+        elif kind == "session.update":
+            self.older_shape = False
+            self._configure_current(_object(event.get("session"), "session"))
+            await self.send({"type": "session.updated", "session": self.session()})
+        elif kind == "transcription_session.update":
+            self.older_shape = True
+            self._configure_older(_object(event.get("session"), "session"))
+            await self.send({"type": "transcription_session.updated", "session": self.session()})
+        else:
+            raise UnknownEvent(f"Unknown event type '{kind[:64]}'.", param="type")
+
+    async def _append(self, audio: object) -> None:
+        if not isinstance(audio, str):
+            raise InvalidParameter("'audio' must be base64 audio.", param="audio")
+        if len(audio) > self.limits.max_append_mb * 1024 * 1024:
+            raise PayloadTooLarge(
+                f"An append may carry {self.limits.max_append_mb:g} MiB at most.", param="audio"
+            )
+        try:
+            data = base64.b64decode(audio, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidParameter("'audio' is not valid base64.", param="audio") from None
+        await self.live.append(self.audio.samples(data))
+
+    def _configure_current(self, session: dict[str, Any]) -> None:
+        kind = session.get("type", "transcription")
+        if kind != "transcription":
+            raise InvalidParameter(
+                "Only transcription sessions are served here.", param="session.type"
+            )
+        inputs = _object(
+            _object(session.get("audio", {}), "session.audio").get("input", {}),
+            "session.audio.input",
+        )
+        if "format" in inputs:
+            fmt = _object(inputs["format"], "session.audio.input.format")
+            name = fmt.get("type", "audio/pcm")
+            self._set_format(name, fmt.get("rate", 24000 if name == "audio/pcm" else None))
+        if "transcription" in inputs:
+            self._set_transcription(inputs["transcription"], "session.audio.input.transcription")
+        if "turn_detection" in inputs:
+            self._set_vad(inputs["turn_detection"], "session.audio.input.turn_detection")
+        if "include" in session:
+            self.include = list(session["include"] or [])
+
+    def _configure_older(self, session: dict[str, Any]) -> None:
+        if "input_audio_format" in session:
+            self._set_format(session["input_audio_format"], None)
+        if "input_audio_transcription" in session:
+            self._set_transcription(
+                session["input_audio_transcription"], "session.input_audio_transcription"
+            )
+        if "turn_detection" in session:
+            self._set_vad(session["turn_detection"], "session.turn_detection")
+        if "include" in session:
+            self.include = list(session["include"] or [])
+
+    def _set_format(self, name: object, rate: object) -> None:
+        if not isinstance(name, str) or not (rate is None or isinstance(rate, int)):
+            raise InvalidParameter("Unsupported audio format.", param="session.audio.input.format")
+        if name != self.audio.name or (rate or self.audio.rate) != self.audio.rate:
+            self.audio = AudioIn(name, rate)
+
+    def _set_transcription(self, value: object, param: str) -> None:
+        if value is None:
+            return
+        settings = _object(value, param)
+        model = settings.get("model", self.model)
+        if model not in self.model_names():
+            raise InvalidParameter(
+                f"Unknown transcription model '{str(model)[:64]}'; this server takes: "
+                f"{', '.join(self.model_names())}.",
+                param=f"{param}.model",
+            )
+        language = settings.get("language")
+        prompt = settings.get("prompt") or ""
+        params = ProcessParams(mode=Mode.ASR, language=language or None, prompt=prompt or None)
+        self.model, self.language, self.prompt = model, params.language, params.prompt or ""
+
+    def _set_vad(self, value: object, param: str) -> None:
+        if value is None:
+            vad = None
+        else:
+            fields = _object(value, param)
+            if fields.get("type", "server_vad") != "server_vad":
+                raise InvalidParameter(
+                    "Only server_vad turn detection (or null) is served here.",
+                    param=f"{param}.type",
+                )
+            try:
+                vad = VadConfig(
+                    threshold=float(fields.get("threshold") or 0.5),
+                    prefix_padding_ms=int(fields.get("prefix_padding_ms") or 300),
+                    silence_duration_ms=int(fields.get("silence_duration_ms") or 500),
+                )
+            except (TypeError, ValueError):
+                raise InvalidParameter("Bad turn_detection values.", param=param) from None
+            if not (
+                0 <= vad.threshold <= 1
+                and 0 <= vad.prefix_padding_ms <= 5000
+                and 100 <= vad.silence_duration_ms <= 10000
+            ):
+                raise InvalidParameter("turn_detection values out of range.", param=param)
+        if vad != self.vad:
+            self.vad = vad
+            self.live.vad = StreamingVad(vad) if vad else None
+
+    def model_names(self) -> list[str]:
+        return list(dict.fromkeys([model_label(self.services), *OPENAI_MODELS]))
+
+    def session(self) -> dict[str, Any]:
+        vad = (
+            {
+                "type": "server_vad",
+                "threshold": self.vad.threshold,
+                "prefix_padding_ms": self.vad.prefix_padding_ms,
+                "silence_duration_ms": self.vad.silence_duration_ms,
+            }
+            if self.vad
+            else None
+        )
+        transcription = {"model": self.model, "language": self.language, "prompt": self.prompt}
+        if self.older_shape:
+            return {
+                "id": self.id,
+                "object": "realtime.transcription_session",
+                "input_audio_format": self.audio.name,
+                "input_audio_transcription": transcription,
+                "turn_detection": vad,
+                "input_audio_noise_reduction": None,
+                "include": self.include,
+            }
+        fmt: dict[str, Any] = {"type": self.audio.name}
+        if self.audio.name == "audio/pcm":
+            fmt["rate"] = self.audio.rate
+        return {
+            "type": "transcription",
+            "id": self.id,
+            "object": "realtime.transcription_session",
+            "audio": {
+                "input": {
+                    "format": fmt,
+                    "transcription": transcription,
+                    "turn_detection": vad,
+                    "noise_reduction": None,
+                }
+            },
+            "include": self.include,
+        }
+
+    # -- transcription and server events -------------------------------------------------
+
+    async def _transcribe(self, samples: Any, final: bool) -> str:
+        params = ProcessParams(mode=Mode.ASR, language=self.language, prompt=self.prompt or None)
+        face = "realtime" if final else "realtime_partial"
+        lifecycle = self.services.lifecycle
+        async with lifecycle.open(
+            Pcm(samples), params, face=face, owner=self.owner, admit=False
+        ) as run:
+            result = await run.result()
+        return result.transcript or result.answer
+
+    async def _on_live(self, event: LiveEvent) -> None:
+        await self.send(_wire(event))
+
+    async def send(self, event: dict[str, Any]) -> None:
+        async with self._send_lock:
+            if self.ws.client_state is not WebSocketState.CONNECTED:
+                return
+            # A client gone mid-send: the receive loop ends the session.
+            with contextlib.suppress(WebSocketDisconnect, WebSocketDisconnected, RuntimeError):
+                await self.ws.send_text(json.dumps({"event_id": event_id(), **event}))
+
+    async def send_error(self, exc: StepAudioError, client_event_id: str | None = None) -> None:
+        event, _ = websocket_error(exc)
+        event["error"]["event_id"] = client_event_id
+        await self.send(event)
+
+
+def _object(value: object, param: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidParameter(f"'{param}' must be an object.", param=param)
+    return value
+
+
+def _wire(event: LiveEvent) -> dict[str, Any]:
+    """A live event as OpenAI's server event."""
+    item = "conversation.item.input_audio_transcription"
+    match event:
+        case SpeechStarted(item_id, ms):
+            return {
+                "type": "input_audio_buffer.speech_started",
+                "item_id": item_id,
+                "audio_start_ms": ms,
+            }
+        case SpeechStopped(item_id, ms):
+            return {
+                "type": "input_audio_buffer.speech_stopped",
+                "item_id": item_id,
+                "audio_end_ms": ms,
+            }
+        case Committed(item_id, previous):
+            return {
+                "type": "input_audio_buffer.committed",
+                "item_id": item_id,
+                "previous_item_id": previous,
+            }
+        case Cleared():
+            return {"type": "input_audio_buffer.cleared"}
+        case Delta(item_id, delta):
+            return {"type": f"{item}.delta", "item_id": item_id, "content_index": 0, "delta": delta}
+        case Completed(item_id, transcript, seconds):
+            usage = {"type": "duration", "seconds": round(seconds, 3)}
+            return {
+                "type": f"{item}.completed",
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": transcript,
+                "usage": usage,
+            }
+        case Failed(item_id, error):
+            return {
+                "type": f"{item}.failed",
+                "item_id": item_id,
+                "content_index": 0,
+                "error": error.to_dict(),
+            }
+    raise AssertionError(event)

@@ -1,0 +1,280 @@
+"""One live stream: its audio cut into turns, each transcribed while spoken.
+
+``append`` takes 16 kHz samples; with a ``StreamingVad`` the session finds the turns
+itself (speech started → stopped), without one the caller ends a turn with ``commit``.
+While a turn is spoken, it is transcribed again every ``partial_interval_s`` of new audio
+and the words two hypotheses agree on go out as ``Delta`` events; when it ends, its whole
+audio is transcribed once more and the rest goes out, then ``Completed``. The deltas of a
+turn joined are its completed transcript.
+
+One worker per session runs the transcriptions in order, one at a time: partials of a turn
+wait for nothing (a newer request replaces one not yet started), finals keep their order.
+The ``transcribe`` function is the caller's: the realtime face runs it through the
+service's lifecycle, like any request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stepaudio.audio.decode import SAMPLE_RATE
+from stepaudio.errors import BadRequest, StepAudioError
+from stepaudio.live.turns import agreed, continuation
+from stepaudio.live.vad import StreamingVad
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    item_id: str
+    audio_start_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    item_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True)
+class Committed:
+    item_id: str
+    previous_item_id: str | None
+
+
+@dataclass(frozen=True)
+class Cleared:
+    pass
+
+
+@dataclass(frozen=True)
+class Delta:
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True)
+class Completed:
+    item_id: str
+    transcript: str
+    audio_seconds: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    item_id: str
+    error: StepAudioError
+
+
+LiveEvent = SpeechStarted | SpeechStopped | Committed | Cleared | Delta | Completed | Failed
+Transcribe = Callable[[np.ndarray, bool], Awaitable[str]]
+"""``(samples, final) -> text``: a turn's audio so far (``final`` False) or whole."""
+Emit = Callable[[LiveEvent], Awaitable[None]]
+
+MIN_COMMIT_MS = 100
+"""OpenAI refuses to commit less audio than this."""
+
+
+class EmptyCommit(BadRequest):
+    default_code = "input_audio_buffer_commit_empty"
+
+
+def new_item_id() -> str:
+    return "item_" + secrets.token_hex(10)
+
+
+@dataclass
+class _Turn:
+    item_id: str
+    chunks: list[np.ndarray] = field(default_factory=list)
+    samples: int = 0
+    shown: str = ""
+    hypothesis: str = ""
+    heard_at: int = 0
+    """Samples the last partial request covered."""
+    final: bool = False
+
+    def add(self, samples: np.ndarray) -> None:
+        self.chunks.append(samples)
+        self.samples += len(samples)
+
+    def audio(self) -> np.ndarray:
+        return np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.int16)
+
+
+class LiveSession:
+    def __init__(
+        self,
+        transcribe: Transcribe,
+        emit: Emit,
+        *,
+        vad: StreamingVad | None,
+        partial_interval_s: float = 1.0,
+        max_turn_s: float = 30.0,
+    ):
+        self._transcribe = transcribe
+        self._emit = emit
+        self.vad = vad
+        self.partial_samples = int(partial_interval_s * SAMPLE_RATE)
+        self.max_turn_samples = int(max_turn_s * SAMPLE_RATE)
+        self._turn: _Turn | None = None
+        """The turn being spoken (VAD) or the uncommitted buffer (no VAD)."""
+        self._padding = np.zeros(0, np.int16)
+        self._received = 0
+        self._previous_item: str | None = None
+        self._jobs: asyncio.Queue[_Turn | asyncio.Future[None]] = asyncio.Queue()
+        self._partial: _Turn | None = None
+        self._wake = asyncio.Event()
+        self._worker = asyncio.create_task(self._work())
+
+    @property
+    def received_seconds(self) -> float:
+        return self._received / SAMPLE_RATE
+
+    async def append(self, samples: np.ndarray) -> None:
+        if self.vad is None:
+            if self._turn is None:
+                self._turn = _Turn(new_item_id())
+            self._turn.add(samples)
+            self._received += len(samples)
+            return
+        # The VAD speaks of positions in the stream: split the chunk where it changes.
+        offset = 0
+        for boundary in self.vad.feed(samples):
+            cut = max(offset, min(len(samples), self._index(boundary.ms) - self._received))
+            await self._route(samples[offset:cut])
+            offset = cut
+            if boundary.started:
+                await self._start(boundary.ms)
+            else:
+                await self._stop(boundary.ms)
+        await self._route(samples[offset:])
+
+    async def commit(self) -> None:
+        """End the current turn now (the client's ``commit``)."""
+        turn = self._turn
+        if turn is None or turn.samples < SAMPLE_RATE * MIN_COMMIT_MS // 1000:
+            ms = (turn.samples if turn else 0) * 1000 / SAMPLE_RATE
+            raise EmptyCommit(
+                "Error committing input audio buffer: buffer too small. Expected at least "
+                f"{MIN_COMMIT_MS}ms of audio, but buffer only has {ms:.2f}ms of audio."
+            )
+        await self._finish(turn)
+
+    async def clear(self) -> None:
+        """Drop the audio not yet committed."""
+        self._turn = None
+        if self.vad is not None:
+            self.vad.speaking = False
+        await self._emit(Cleared())
+
+    async def close(self) -> None:
+        """Stop: transcriptions in flight are cancelled, nothing more is sent."""
+        self._worker.cancel()
+        await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until every ended turn has its final transcript."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._jobs.put(done)
+        self._wake.set()
+        await done
+
+    # -- turns ------------------------------------------------------------------------
+
+    def _index(self, ms: int) -> int:
+        return ms * SAMPLE_RATE // 1000
+
+    async def _route(self, samples: np.ndarray) -> None:
+        if not len(samples):
+            return
+        self._received += len(samples)
+        turn = self._turn
+        if turn is None:
+            # Kept for the next turn's prefix padding.
+            # The VAD finds a start a frame late: keep a little more than the padding.
+            keep = self._index(self.vad.config.prefix_padding_ms + 100) if self.vad else 0
+            self._padding = np.concatenate([self._padding, samples])[-keep:]
+            return
+        turn.add(samples)
+        if turn.samples >= self.max_turn_samples:
+            # Past one Whisper window: the turn ends here and speech goes on in a new one.
+            await self._finish(turn, stopped_ms=self._received * 1000 // SAMPLE_RATE)
+            await self._start(self._received * 1000 // SAMPLE_RATE, padded=False)
+        elif turn.samples - turn.heard_at >= self.partial_samples:
+            turn.heard_at = turn.samples
+            self._partial = turn
+            self._wake.set()
+
+    async def _start(self, ms: int, *, padded: bool = True) -> None:
+        turn = _Turn(new_item_id())
+        if padded and len(self._padding):
+            # The padding before the start the VAD found, as OpenAI's audio_start_ms says.
+            wanted = self._received - self._index(ms)
+            turn.add(self._padding[-wanted:] if wanted > 0 else self._padding[:0])
+        self._padding = np.zeros(0, np.int16)
+        self._turn = turn
+        await self._emit(SpeechStarted(turn.item_id, ms))
+
+    async def _stop(self, ms: int) -> None:
+        if self._turn is not None:
+            await self._finish(self._turn, stopped_ms=ms)
+
+    async def _finish(self, turn: _Turn, *, stopped_ms: int | None = None) -> None:
+        self._turn = None
+        if stopped_ms is not None:
+            await self._emit(SpeechStopped(turn.item_id, stopped_ms))
+        await self._emit(Committed(turn.item_id, self._previous_item))
+        self._previous_item = turn.item_id
+        turn.final = True
+        if self._partial is turn:
+            self._partial = None
+        await self._jobs.put(turn)
+        self._wake.set()
+
+    # -- the worker -------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            if self._jobs.empty() and self._partial is None:
+                self._wake.clear()
+                await self._wake.wait()
+            if not self._jobs.empty():
+                job = self._jobs.get_nowait()
+                if isinstance(job, asyncio.Future):
+                    job.set_result(None)
+                else:
+                    await self._final(job)
+            elif self._partial is not None:
+                turn, self._partial = self._partial, None
+                await self._partial_of(turn)
+
+    async def _partial_of(self, turn: _Turn) -> None:
+        try:
+            text = (await self._transcribe(turn.audio(), False)).strip()
+        except StepAudioError:
+            return  # the final transcription says what went wrong, if it still does
+        if turn.final:
+            return
+        stable = agreed(turn.hypothesis, text) if turn.hypothesis else ""
+        turn.hypothesis = text
+        if len(stable) > len(turn.shown) and stable.startswith(turn.shown):
+            delta, turn.shown = stable[len(turn.shown) :], stable
+            await self._emit(Delta(turn.item_id, delta))
+
+    async def _final(self, turn: _Turn) -> None:
+        audio = turn.audio()
+        try:
+            text = (await self._transcribe(audio, True)).strip()
+        except StepAudioError as exc:
+            await self._emit(Failed(turn.item_id, exc))
+            return
+        rest = continuation(turn.shown, text)
+        if rest:
+            await self._emit(Delta(turn.item_id, rest))
+        transcript = turn.shown + rest
+        await self._emit(Completed(turn.item_id, transcript, len(audio) / SAMPLE_RATE))

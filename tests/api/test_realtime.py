@@ -1,0 +1,368 @@
+"""``/v1/realtime?intent=transcription`` on the scripted engine: the protocol, its two
+session shapes, the errors a client can provoke and every bound, attacked. The real
+Silero VAD runs (it is small); the transcriber is scripted (``heard S s``), so what is
+checked is what reached it and what came back on the wire. The real model, through the
+``openai`` SDK, is tests/live/test_realtime_model.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from openai import OpenAI
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from stepaudio.api import create_app
+from stepaudio.config import Settings
+from stepaudio.testing.longaudio import load_pcm
+from stepaudio.testing.scripted import ScriptedEngine
+from stepaudio.testing.server import serve_in_thread
+from tests.helpers import clip
+
+KEY = "live-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def at_24k(pcm16k: np.ndarray) -> bytes:
+    """16 kHz samples as the protocol's default format (PCM16 at 24 kHz)."""
+    idx = np.arange(0, len(pcm16k) - 1, 2 / 3)
+    return np.interp(idx, np.arange(len(pcm16k)), pcm16k).astype("<i2").tobytes()
+
+
+JFK = at_24k(load_pcm(clip("en/jfk.flac")))
+SILENCE = bytes(24000 * 2)  # one second
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ScriptedEngine]]:
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("live"),
+        api_keys=[KEY, "other-key"],
+        live_max_sessions=3,
+        live_max_sessions_per_key=2,
+        live_idle_timeout_s=2,
+        live_max_lead_s=60,
+        _env_file=None,
+    )
+    engine = ScriptedEngine()
+    with serve_in_thread(create_app(settings, engine=engine), settings=settings) as url:
+        yield url.replace("http://", "ws://"), engine
+
+
+def open_session(base: str, query: str = "?intent=transcription", **kw: Any) -> ClientConnection:
+    kw.setdefault("additional_headers", AUTH)
+    return connect(f"{base}/v1/realtime{query}", open_timeout=10, **kw)
+
+
+def send(ws: ClientConnection, **event: Any) -> None:
+    ws.send(json.dumps(event))
+
+
+def append(ws: ClientConnection, data: bytes, step: int = 9600) -> None:
+    for i in range(0, len(data), step):
+        send(
+            ws,
+            type="input_audio_buffer.append",
+            audio=base64.b64encode(data[i : i + step]).decode(),
+        )
+
+
+def until(ws: ClientConnection, kind: str, timeout: float = 30) -> tuple[dict, list[dict]]:
+    """Events up to the first of ``kind`` (it, and all before it)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while True:
+        event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        seen.append(event)
+        if event["type"] == kind:
+            return event, seen
+
+
+def manual(ws: ClientConnection) -> None:
+    send(
+        ws,
+        type="session.update",
+        session={"type": "transcription", "audio": {"input": {"turn_detection": None}}},
+    )
+    until(ws, "session.updated")
+
+
+def test_a_session_starts_with_the_current_shape(live):
+    base, _ = live
+    with open_session(base) as ws:
+        created = json.loads(ws.recv(timeout=10))
+        assert created["type"] == "session.created" and created["event_id"]
+        session = created["session"]
+        assert session["type"] == "transcription"
+        assert session["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+        vad = session["audio"]["input"]["turn_detection"]
+        assert vad == {
+            "type": "server_vad",
+            "threshold": 0.5,
+            "prefix_padding_ms": 300,
+            "silence_duration_ms": 500,
+        }
+
+
+def test_client_commits_a_turn_and_gets_its_transcript(live):
+    base, engine = live
+    with open_session(base) as ws:
+        until(ws, "session.created")
+        manual(ws)
+        append(ws, JFK)
+        send(ws, type="input_audio_buffer.commit")
+        committed, _ = until(ws, "input_audio_buffer.committed")
+        assert committed["previous_item_id"] is None
+        done, seen = until(ws, "conversation.item.input_audio_transcription.completed")
+        assert done["item_id"] == committed["item_id"] and done["content_index"] == 0
+        deltas = [e["delta"] for e in seen if e["type"].endswith(".delta")]
+        assert "".join(deltas) == done["transcript"]
+        # The whole 11 s reached the engine, resampled to 16 kHz.
+        assert re.fullmatch(r"heard 11\.0\d s, rms \d+", done["transcript"]), done
+        assert done["usage"] == {"type": "duration", "seconds": pytest.approx(11.0, abs=0.05)}
+        # A second turn names the first as its predecessor.
+        append(ws, JFK[: 24000 * 2 * 2])
+        send(ws, type="input_audio_buffer.commit")
+        second, _ = until(ws, "input_audio_buffer.committed")
+        assert second["previous_item_id"] == committed["item_id"]
+
+
+def test_server_vad_finds_the_turns_of_a_recording(live):
+    base, _ = live
+    with open_session(base) as ws:
+        until(ws, "session.created")
+        append(ws, SILENCE + JFK + SILENCE * 2)
+        started, seen = until(ws, "input_audio_buffer.speech_started")
+        assert 0 < started["audio_start_ms"] < 1500
+        stopped, more = until(ws, "input_audio_buffer.speech_stopped")
+        assert stopped["item_id"] == started["item_id"]
+        assert stopped["audio_end_ms"] > started["audio_start_ms"]
+        done, rest = until(ws, "conversation.item.input_audio_transcription.completed")
+        assert done["item_id"] == started["item_id"]
+        deltas = [e for e in seen + more + rest if e["type"].endswith(".delta")]
+        assert {e["item_id"] for e in deltas} == {done["item_id"]}
+        assert "".join(e["delta"] for e in deltas) == done["transcript"]
+
+
+def test_the_older_shape_and_g711(live):
+    base, _ = live
+    with open_session(base) as ws:
+        until(ws, "session.created")
+        send(
+            ws,
+            type="transcription_session.update",
+            session={
+                "input_audio_format": "g711_ulaw",
+                "input_audio_transcription": {"model": "whisper-1", "language": "en"},
+                "turn_detection": None,
+            },
+        )
+        updated, _ = until(ws, "transcription_session.updated")
+        assert updated["session"]["input_audio_format"] == "g711_ulaw"
+        assert updated["session"]["turn_detection"] is None
+        append(ws, bytes([0xFF]) * 8000 * 3)  # three seconds of μ-law silence
+        send(ws, type="input_audio_buffer.commit")
+        done, _ = until(ws, "conversation.item.input_audio_transcription.completed")
+        assert re.fullmatch(r"heard 3\.0\d s, rms 0", done["transcript"]), done
+
+
+def test_clear_drops_the_uncommitted_audio(live):
+    base, _ = live
+    with open_session(base) as ws:
+        until(ws, "session.created")
+        manual(ws)
+        append(ws, JFK)
+        send(ws, type="input_audio_buffer.clear")
+        until(ws, "input_audio_buffer.cleared")
+        send(ws, type="input_audio_buffer.commit", event_id="mine")
+        error, _ = until(ws, "error")
+        assert error["error"]["code"] == "input_audio_buffer_commit_empty"
+        assert error["error"]["event_id"] == "mine"
+
+
+def session_update(**audio_input: Any) -> str:
+    session = {"type": "transcription", "audio": {"input": audio_input}}
+    return json.dumps({"type": "session.update", "session": session})
+
+
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        ("{not json", "invalid_json"),
+        ('["a list"]', "bad_request"),
+        ('{"type": "response.create"}', "unknown_event"),
+        ('{"type": "input_audio_buffer.append", "audio": "%%%not base64"}', "invalid_parameter"),
+        ('{"type": "input_audio_buffer.append", "audio": 12}', "invalid_parameter"),
+        ('{"type": "session.update", "session": {"type": "realtime"}}', "invalid_parameter"),
+        (session_update(format={"type": "audio/wav"}), "invalid_parameter"),
+        (session_update(format={"type": "audio/pcm", "rate": 44100}), "invalid_parameter"),
+        (session_update(transcription={"model": "gpt-9"}), "invalid_parameter"),
+        (
+            session_update(turn_detection={"type": "server_vad", "threshold": 7}),
+            "invalid_parameter",
+        ),
+        (session_update(turn_detection={"type": "semantic_vad"}), "invalid_parameter"),
+        ('{"type": "input_audio_buffer.commit"}', "input_audio_buffer_commit_empty"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None,
+)
+def test_bad_events_get_an_error_event_and_the_session_goes_on(live, message: str, code: str):
+    base, _ = live
+    with open_session(base) as ws:
+        until(ws, "session.created")
+        manual(ws)
+        ws.send(message)
+        error, _ = until(ws, "error")
+        assert error["error"]["code"] == code, error
+        assert error["error"]["type"] == "invalid_request_error" and error["error"]["message"]
+        # Still serving.
+        append(ws, JFK[: 24000 * 2])
+        send(ws, type="input_audio_buffer.commit")
+        until(ws, "conversation.item.input_audio_transcription.completed")
+
+
+def test_only_transcription_sessions(live):
+    base, _ = live
+    with open_session(base, "?model=gpt-realtime") as ws:
+        error, _ = until(ws, "error")
+        assert error["error"]["param"] == "intent"
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd.code == 1008
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
+def test_no_key_or_a_wrong_one_is_refused_before_the_upgrade(live, headers):
+    base, _ = live
+    with pytest.raises(InvalidStatus) as refused:
+        open_session(base, additional_headers=headers)
+    assert refused.value.response.status_code == 403
+
+
+def test_a_browser_sends_its_key_as_a_subprotocol(live):
+    base, _ = live
+    protocols = ["realtime", f"openai-insecure-api-key.{KEY}"]
+    with open_session(base, additional_headers={}, subprotocols=protocols) as ws:
+        assert ws.subprotocol == "realtime"
+        until(ws, "session.created")
+    with pytest.raises(InvalidStatus):
+        open_session(
+            base, additional_headers={}, subprotocols=["realtime", "openai-insecure-api-key.nope"]
+        )
+
+
+def test_a_page_session_counts_only_from_our_own_origin(live):
+    base, _ = live
+    http = base.replace("ws://", "http://")
+    import httpx
+
+    r = httpx.post(f"{http}/login", data={"key": KEY}, follow_redirects=False)
+    cookie = r.headers["set-cookie"].split(";", 1)[0]
+    host = http.split("//", 1)[1]
+    with open_session(
+        base, additional_headers={"Cookie": cookie, "Origin": f"http://{host}"}
+    ) as ws:
+        until(ws, "session.created")
+    with pytest.raises(InvalidStatus):
+        open_session(base, additional_headers={"Cookie": cookie, "Origin": "https://evil.example"})
+
+
+def test_sessions_per_key_and_in_all(live):
+    base, _ = live
+    first, second = open_session(base), open_session(base)
+    try:
+        for ws in (first, second):
+            until(ws, "session.created")
+        with open_session(base) as third:
+            error, _ = until(third, "error")
+            assert error["error"]["code"] == "session_limit_reached"
+            with pytest.raises(ConnectionClosed) as closed:
+                third.recv(timeout=5)
+            assert closed.value.rcvd.code == 1013
+        # Another key still gets the last place; the running sessions are unharmed.
+        with open_session(base, additional_headers={"Authorization": "Bearer other-key"}) as other:
+            until(other, "session.created")
+        manual(first)
+        append(first, JFK[: 24000 * 2])
+        send(first, type="input_audio_buffer.commit")
+        until(first, "conversation.item.input_audio_transcription.completed")
+    finally:
+        first.close()
+        second.close()
+    # A client gone mid-turn frees its place.
+    for _ in range(3):
+        ws = open_session(base)
+        until(ws, "session.created")
+        append(ws, JFK[: 24000 * 2])
+        ws.close()
+    time.sleep(0.5)
+    with open_session(base) as again:
+        until(again, "session.created")
+
+
+def test_an_oversized_append_is_refused(live):
+    base, _ = live
+    with open_session(base) as ws:
+        until(ws, "session.created")
+        ws.send(
+            json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (17 * 1024 * 1024)})
+        )
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd.code == 1009  # too big for the protocol itself
+
+
+def test_a_silent_client_is_closed_after_the_idle_timeout(live):
+    base, _ = live
+    with open_session(base) as ws:
+        until(ws, "session.created")
+        error, _ = until(ws, "error", timeout=10)
+        assert error["error"]["code"] == "idle_timeout"
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+
+
+def test_a_flood_faster_than_real_time_is_read_at_real_time(tmp_path):
+    """Three seconds of audio sent at once: the server reads it no faster than real time
+    plus the allowed lead (half a second here), so a flood waits in the socket, not in
+    our memory."""
+    settings = Settings(data_dir=tmp_path, live_max_lead_s=0.5, _env_file=None)
+    app = create_app(settings, engine=ScriptedEngine())
+    with (
+        serve_in_thread(app, settings=settings) as url,
+        open_session(url.replace("http://", "ws://"), additional_headers={}) as ws,
+    ):
+        until(ws, "session.created")
+        manual(ws)
+        started = time.monotonic()
+        append(ws, SILENCE * 3, step=4800)
+        send(ws, type="input_audio_buffer.commit")
+        until(ws, "input_audio_buffer.committed")
+        assert time.monotonic() - started >= 3 - 0.5 - 0.3
+
+
+def test_the_openai_sdk_connects_and_transcribes(live):
+    """The real client library, unmodified: its own URL, auth and event parsing."""
+    base, _ = live
+    client = OpenAI(base_url=base.replace("ws://", "http://") + "/v1", api_key=KEY)
+    with client.realtime.connect(
+        model="gpt-4o-transcribe", extra_query={"intent": "transcription"}
+    ) as conn:
+        conn.session.update(
+            session={"type": "transcription", "audio": {"input": {"turn_detection": None}}}
+        )
+        conn.input_audio_buffer.append(audio=base64.b64encode(JFK).decode())
+        conn.input_audio_buffer.commit()
+        for event in conn:
+            if event.type == "conversation.item.input_audio_transcription.completed":
+                assert event.transcript.startswith("heard 11.0")
+                break
+            assert event.type != "error", event
