@@ -14,9 +14,9 @@ import httpx
 
 from stepaudio.api import create_app
 from stepaudio.config import Settings
-from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.tasks import TaskStore
 from stepaudio.tasks.models import Upload
+from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 from tests.tasks.test_store import count, new_task, upload
@@ -79,7 +79,7 @@ def test_a_large_upload_stalls_neither_reads_nor_heartbeats(tmp_path: Path):
         store.close()
 
 
-def test_a_busy_database_is_a_503_with_retry_after(tmp_path: Path, embedded: EmbeddedEngine):
+def test_a_busy_database_is_a_503_with_retry_after(tmp_path: Path):
     settings = Settings(
         _env_file=None,
         data_dir=tmp_path,
@@ -90,7 +90,7 @@ def test_a_busy_database_is_a_503_with_retry_after(tmp_path: Path, embedded: Emb
     headers = {"Authorization": "Bearer key-a"}
     audio = clip("en/sense_and_sensibility_0880.wav").read_bytes()
     with (
-        serve_in_thread(create_app(settings, engine=embedded)) as url,
+        serve_in_thread(create_app(settings, engine=ScriptedEngine())) as url,
         httpx.Client(base_url=url, timeout=30, headers=headers) as api,
     ):
         r = api.post("/api/task", files={"audio": ("a.wav", audio)}, data={"mode": "asr"})

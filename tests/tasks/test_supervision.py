@@ -10,54 +10,42 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput, WindowJob
-from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.run import Pipeline
 from stepaudio.service import Admission, Lifecycle
 from stepaudio.tasks import AsyncTaskStore, TaskStore, WorkerPool
+from stepaudio.testing.scripted import ScriptedEngine
 from tests.helpers import clip
 from tests.tasks.test_store import shown, upload
 
 
-class SlowEngine:
-    """The embedded engine's planning, but each window just takes a while (no model): it
+@dataclass
+class SlowEngine(ScriptedEngine):
+    """A scripted engine (no model) whose windows each take a while (``delay_s``): it
     counts how many windows of the task run at the same moment."""
 
-    def __init__(self, inner: EmbeddedEngine, seconds: float):
-        self.inner = inner
-        self.name = "slow"
-        self.seconds = seconds
-        self.active = 0
-        self.most_active = 0
-        self.started = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def capacity(self) -> int:
-        return 4  # room for two runs at once (each run itself takes one window at a time)
+    name: str = "slow"
+    slots: int = 4  # room for two runs at once (each run itself takes one window at a time)
+    active: int = 0
+    most_active: int = 0
 
     async def run_window(self, job: WindowJob) -> ModelOutput:
         self.active += 1
-        self.started += 1
         self.most_active = max(self.most_active, self.active)
         try:
-            await anyio.sleep(self.seconds)
+            return await super().run_window(job)
         finally:
             self.active -= 1
-        return ModelOutput(text=f"window at {job.offset:.1f}")
 
 
-def test_a_failing_heartbeat_stops_the_run_before_the_task_is_taken_again(
-    tmp_path: Path, embedded: EmbeddedEngine
-):
+def test_a_failing_heartbeat_stops_the_run_before_the_task_is_taken_again(tmp_path: Path):
     settings = Settings(
         _env_file=None,
         data_dir=tmp_path,
@@ -68,9 +56,10 @@ def test_a_failing_heartbeat_stops_the_run_before_the_task_is_taken_again(
         task_db_busy_timeout_s=0.2,
     )
     store = TaskStore.open(settings)
-    engine = SlowEngine(embedded, seconds=3.0)  # outlasts the lock: no write during it
-    # parallel=1: a run works on one window at a time, so two at once means two runs.
-    params = ProcessParams(mode="asr", language="en", segment_duration=5, parallel=1)
+    engine = SlowEngine(delay_s=2.0)  # outlasts the lock: no write during it
+    # parallel=1: a run works on one window at a time, so two at once means two runs. The
+    # 11 s in two windows: a run not stopped would still be at work when the lease expires.
+    params = ProcessParams(mode="asr", language="en", segment_duration=10, parallel=1)
     task, _ = store.create(
         owner="alice",
         params=params.model_dump(mode="json"),
@@ -87,7 +76,7 @@ def test_a_failing_heartbeat_stops_the_run_before_the_task_is_taken_again(
         )
         pool.start()
         try:
-            while engine.started == 0:
+            while not engine.windows:
                 await asyncio.sleep(0.02)
             # The database goes away for a while (longer than a heartbeat and its busy
             # timeout, shorter than the lease).

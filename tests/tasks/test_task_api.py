@@ -1,7 +1,13 @@
-"""The task API over real HTTP, with in-process workers on the embedded engine (SQLite)."""
+"""The task API over real HTTP, with in-process workers (SQLite).
+
+The subject is the task API (queueing, keys, idempotency, cancellation, webhooks,
+retries), not the model's words: the service runs on a scripted engine, whose answer
+describes the window it was sent (``heard 11.00 s, rms 1234``) and which keeps every job.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +20,10 @@ from fastapi.responses import JSONResponse
 
 from stepaudio.api import create_app
 from stepaudio.config import Settings
-from stepaudio.engines.base import ModelOutput, WindowJob
-from stepaudio.engines.embedded import EmbeddedEngine
+from stepaudio.engines.base import WindowJob
 from stepaudio.errors import StepAudioError
+from stepaudio.params import Mode
+from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 
@@ -42,32 +49,47 @@ def task_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-class ExplodingEngine:
-    """The embedded engine, except that every window fails inside the engine."""
+def exploding_engine() -> ScriptedEngine:
+    """A scripted engine whose every window fails inside the engine."""
+    engine = ScriptedEngine(name="exploding")
 
-    def __init__(self, inner: EmbeddedEngine):
-        self.inner = inner
-        self.name = "exploding"
-        self.calls = 0
+    def explode(job: WindowJob) -> None:
+        # The engine keeps each job before answering: the count is this call's number.
+        raise StepAudioError(f"engine exploded (call {len(engine.windows)})", code="engine_crash")
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    engine.on_window = explode
+    return engine
 
-    async def run_window(self, job: WindowJob) -> ModelOutput:
-        self.calls += 1
-        raise StepAudioError(f"engine exploded (call {self.calls})", code="engine_crash")
+
+def heard(text: str) -> float:
+    """The seconds of audio a scripted window's answer says it heard."""
+    found = re.fullmatch(r"heard (\S+) s, rms (\S+)", text)
+    assert found, text
+    return float(found[1])
 
 
 @pytest.fixture(scope="module")
-def tasks_url(tmp_path_factory: pytest.TempPathFactory, embedded: EmbeddedEngine) -> Iterator[str]:
+def tasks_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, ScriptedEngine]]:
     settings = task_settings(tmp_path_factory.mktemp("tasks-api"))
-    with serve_in_thread(create_app(settings, engine=embedded)) as url:
-        yield url
+    engine = ScriptedEngine()
+    with serve_in_thread(create_app(settings, engine=engine)) as url:
+        yield url, engine
 
 
 @pytest.fixture
-def api(tasks_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=tasks_url, timeout=60) as c:
+def engine(tasks_server: tuple[str, ScriptedEngine]) -> ScriptedEngine:
+    """The module server's scripted engine, with no job recorded yet."""
+    engine = tasks_server[1]
+    engine.windows.clear()
+    engine.texts.clear()
+    return engine
+
+
+@pytest.fixture
+def api(tasks_server: tuple[str, ScriptedEngine], engine: ScriptedEngine) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=tasks_server[0], timeout=60) as c:
         yield c
 
 
@@ -102,18 +124,27 @@ def wait(api: httpx.Client, task_id: str, headers=A, timeout: float = 120) -> di
     raise AssertionError(f"task {task_id} did not finish: {r.json()}")
 
 
-def test_a_task_runs_to_the_same_result_as_process(api: httpx.Client):
-    r = submit(api, clip("en/jfk.flac"), mode="asr", language="en", temperature=0.2, top_p=0.8)
+def test_a_task_runs_to_the_same_result_as_process(api: httpx.Client, engine: ScriptedEngine):
+    fields = {"mode": "asr", "language": "en", "temperature": 0.2, "top_p": 0.8}
+    r = submit(api, clip("en/jfk.flac"), **fields)
     assert r.status_code == 202, r.text
     assert r.json().keys() == {"task_id", "status"} and r.json()["status"] == "pending"
     view = wait(api, r.json()["task_id"])
     assert view["status"] == "completed", view
     result = view["result"]
     assert result.keys() >= SEED_KEYS and result["status"] == "success"
-    assert "ask not what your country" in result["answer"].lower()
-    # The seed's async path ignored the sampling values; ours keeps them.
+    assert heard(result["answer"]) == pytest.approx(11.0, abs=0.05)  # the whole recording
+    # The seed's async path ignored the sampling values; ours keeps them, to the engine.
     for params in (view["params"], result["params"]):
         assert params["temperature"] == 0.2 and params["top_p"] == 0.8
+    [job] = engine.windows
+    assert job.mode is Mode.ASR and job.params.language == "en"
+    assert job.params.temperature == 0.2 and job.params.top_p == 0.8
+    with open(clip("en/jfk.flac"), "rb") as f:
+        direct = api.post("/api/process", files={"audio": ("jfk.flac", f)}, data=fields, headers=A)
+    assert direct.status_code == 200, direct.text
+    assert direct.json()["answer"] == result["answer"]
+    assert engine.windows[1].params == job.params
     assert view["progress"]["done"] == view["progress"]["total"] == result["windows"]
     assert view["attempts"] == 1 and view["error"] is None
     assert view["timings"]["total"] >= view["timings"]["processing"] > 0
@@ -146,13 +177,26 @@ def test_idempotency_key_returns_the_same_task(api: httpx.Client):
     wait(api, other.json()["task_id"], headers=B)
 
 
-def test_list_and_cancel(api: httpx.Client):
-    task_id = submit(api, clip("en/jfk.flac"), mode="asr", segment_duration=5).json()["task_id"]
-    r = api.delete(f"/api/task/{task_id}", headers=A)
-    assert r.status_code == 200 and r.json()["status"] == "cancelled"
-    time.sleep(2)  # a worker that had it notices at its next heartbeat and stops
-    view = api.get(f"/api/task/{task_id}", headers=A).json()
-    assert view["status"] == "cancelled" and view["result"] is None
+def test_list_and_cancel(api: httpx.Client, engine: ScriptedEngine):
+    # A second a window, one at a time: the task's three 5 s windows of 11 s would take
+    # 3 s, and it is cancelled while its first one runs.
+    engine.delay_s = 1
+    try:
+        r = submit(api, clip("en/jfk.flac"), mode="asr", segment_duration=5, parallel=1)
+        task_id = r.json()["task_id"]
+        deadline = time.monotonic() + 10
+        while not engine.windows:
+            assert time.monotonic() < deadline, "the task never started"
+            time.sleep(0.02)
+        r = api.delete(f"/api/task/{task_id}", headers=A)
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        time.sleep(2.5)  # a worker that had it notices at its next heartbeat and stops
+        view = api.get(f"/api/task/{task_id}", headers=A).json()
+        assert view["status"] == "cancelled" and view["result"] is None
+        # Stopped: its third window, due 2 s after the first, was never sent.
+        assert len(engine.windows) < 3
+    finally:
+        engine.delay_s = 0
     listed = api.get("/api/tasks", headers=A, params={"status": "cancelled"}).json()
     assert task_id in [t["task_id"] for t in listed["tasks"]]
     assert all(t["status"] == "cancelled" and "result" not in t for t in listed["tasks"])
@@ -185,13 +229,13 @@ def test_webhook_is_called_once_on_completion_with_retries(
     assert view["webhook"] == {"url": url, "state": "delivered"}
     calls = [p for p in received if p["task_id"] == task_id]
     assert len(calls) == 2  # the first answered 500, the retry 200; then never again
-    assert calls[-1]["status"] == "completed" and calls[-1]["result"]["answer"]
+    assert calls[-1]["status"] == "completed"
+    assert calls[-1]["result"] == view["result"]
+    assert heard(calls[-1]["result"]["answer"]) == pytest.approx(2.74, abs=0.05)
 
 
-def test_a_task_that_always_fails_ends_failed_after_n_attempts(
-    tmp_path: Path, embedded: EmbeddedEngine
-):
-    engine = ExplodingEngine(embedded)
+def test_a_task_that_always_fails_ends_failed_after_n_attempts(tmp_path: Path):
+    engine = exploding_engine()
     settings = task_settings(tmp_path, task_max_attempts=3)
     with (
         serve_in_thread(create_app(settings, engine=engine)) as url,
@@ -202,4 +246,4 @@ def test_a_task_that_always_fails_ends_failed_after_n_attempts(
     assert view["status"] == "failed" and view["attempts"] == 3
     assert view["error"]["code"] == "engine_crash"
     assert view["error"]["message"] == "engine exploded (call 3)"
-    assert view["result"] is None and engine.calls == 3
+    assert view["result"] is None and len(engine.windows) == 3

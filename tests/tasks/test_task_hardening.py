@@ -17,11 +17,11 @@ import pytest
 
 from stepaudio.api import create_app
 from stepaudio.config import Settings
-from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.tasks import AsyncTaskStore, TaskStore
 from stepaudio.tasks.models import Upload, UploadChunk
 from stepaudio.tasks.outbox import Outbox
 from stepaudio.tasks.uploads import write as write_upload
+from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 from tests.tasks.test_store import count, upload
@@ -46,13 +46,16 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def gateway(request: pytest.FixtureRequest, tmp_path: Path, embedded: EmbeddedEngine):
+def gateway(request: pytest.FixtureRequest, tmp_path: Path):
+    """A gateway with no worker (on a scripted engine: no window is ever run here)."""
     overrides = getattr(request, "param", {})
+    engine = ScriptedEngine()
     with (
-        serve_in_thread(create_app(settings_for(tmp_path, **overrides), engine=embedded)) as url,
+        serve_in_thread(create_app(settings_for(tmp_path, **overrides), engine=engine)) as url,
         httpx.Client(base_url=url, timeout=30) as api,
     ):
         yield api
+    assert engine.windows == [] and engine.texts == []
 
 
 def submit(api: httpx.Client, path: Path, headers=A, **fields: Any) -> httpx.Response:

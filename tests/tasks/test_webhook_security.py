@@ -33,7 +33,6 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from stepaudio.api import create_app
 from stepaudio.config import Settings
-from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.tasks import outbound
 from stepaudio.tasks.async_store import AsyncTaskStore
 from stepaudio.tasks.outbound import MAX_ANSWER_BYTES, UnsafeURL, check_url, post_pinned
@@ -44,6 +43,7 @@ from stepaudio.tasks.outbox import (
     master_secret,
     owner_secret,
 )
+from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 from tests.tasks.test_store import new_task, shown
@@ -99,9 +99,10 @@ def internal_urls(port: int) -> list[str]:
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, embedded: EmbeddedEngine) -> Iterator[str]:
+def gateway(tmp_path: Path) -> Iterator[str]:
+    """A gateway with no worker, on a scripted engine (the subject is the submission)."""
     settings = Settings(_env_file=None, data_dir=tmp_path, api_keys=["key-a"], task_workers=0)
-    with serve_in_thread(create_app(settings, engine=embedded)) as url:
+    with serve_in_thread(create_app(settings, engine=ScriptedEngine())) as url:
         yield url
 
 
@@ -197,7 +198,7 @@ def test_deliveries_are_signed_per_key(make_store, tmp_path: Path, canary):
     assert master_secret(make_store()) == master_secret(store)
 
 
-def test_the_secret_route_gives_each_key_its_own(tmp_path: Path, embedded: EmbeddedEngine):
+def test_the_secret_route_gives_each_key_its_own(tmp_path: Path):
     settings = Settings(
         _env_file=None,
         data_dir=tmp_path,
@@ -206,7 +207,7 @@ def test_the_secret_route_gives_each_key_its_own(tmp_path: Path, embedded: Embed
         webhook_secret="operator-master",
     )
     with (
-        serve_in_thread(create_app(settings, engine=embedded)) as url,
+        serve_in_thread(create_app(settings, engine=ScriptedEngine())) as url,
         httpx.Client(base_url=url, timeout=30) as api,
     ):
         a = api.get("/api/webhook/secret", headers=A)

@@ -15,6 +15,7 @@ from stepaudio.config import Settings
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import build
+from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
 
@@ -137,4 +138,14 @@ def keyed(tmp_path_factory: pytest.TempPathFactory, embedded: EmbeddedEngine) ->
     data = tmp_path_factory.mktemp("stepaudio-keyed")
     settings = Settings(data_dir=data, api_keys=[KEY, OTHER_KEY], _env_file=None)
     with serve_in_thread(create_app(settings, engine=embedded)) as url:
+        yield Keyed(url, data)
+
+
+@pytest.fixture(scope="session")
+def scripted_keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyed]:
+    """The real service with ``api_keys`` set, on a scripted engine (no model): for the
+    tests whose subject is the keys, the login and the sessions, not the model's words."""
+    data = tmp_path_factory.mktemp("stepaudio-keyed-scripted")
+    settings = Settings(data_dir=data, api_keys=[KEY, OTHER_KEY], _env_file=None)
+    with serve_in_thread(create_app(settings, engine=ScriptedEngine())) as url:
         yield Keyed(url, data)

@@ -2,7 +2,8 @@
 
 Against a real server with ``api_keys`` set: a stranger's browser is sent to ``/login``,
 an API client gets 401 JSON, a wrong key sets no cookie, another site cannot post the
-form, and ``next`` never leads off the site.
+form, and ``next`` never leads off the site. The subject is the page's door, not the
+model: the server runs on a scripted engine (``scripted_keyed``, ``scripted_server``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from stepaudio.api.sessions import CACHE_S, SESSION_COOKIE
+from stepaudio.api import sessions
+from stepaudio.api.sessions import SESSION_COOKIE
+from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.ui.login import safe_next
 from tests.ui.conftest import KEY, Keyed
 
@@ -21,8 +24,8 @@ HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
 @pytest.fixture
-def client(keyed: Keyed):
-    with httpx.Client(base_url=keyed.url, timeout=30, follow_redirects=False) as c:
+def client(scripted_keyed: Keyed):
+    with httpx.Client(base_url=scripted_keyed.url, timeout=30, follow_redirects=False) as c:
         yield c
 
 
@@ -172,7 +175,7 @@ def test_another_site_cannot_post_the_logout(client: httpx.Client):
     assert client.get("/api/tasks", cookies=cookies).status_code == 200
 
 
-def test_a_session_expires(keyed: Keyed):
+def test_a_session_expires(scripted_keyed: Keyed, monkeypatch: pytest.MonkeyPatch):
     """A session row past its time opens nothing (checked on the database row)."""
     from datetime import timedelta
 
@@ -180,18 +183,23 @@ def test_a_session_expires(keyed: Keyed):
 
     from stepaudio.tasks.models import PageSession, utcnow
 
+    # The server runs in this process: its in-process cache of live answers (CACHE_S,
+    # 5 s) is shortened, so that the test waits for it to lapse in a second.
+    monkeypatch.setattr(sessions, "CACHE_S", 0.5)
+    keyed = scripted_keyed
     with httpx.Client(base_url=keyed.url, timeout=30, follow_redirects=False) as c:
         session = session_of(c.post("/login", data={"key": KEY}))
+        assert c.get("/api/tasks", cookies={SESSION_COOKIE: session}).status_code == 200
         engine = create_engine(f"sqlite:///{keyed.data_dir / 'tasks.db'}")
         with engine.begin() as conn:
             conn.execute(update(PageSession).values(expires_at=utcnow() - timedelta(seconds=1)))
         engine.dispose()
-        time.sleep(CACHE_S + 0.5)  # a live answer is remembered this long in-process
+        time.sleep(sessions.CACHE_S + 0.5)  # a live answer is remembered this long in-process
         assert c.get("/api/tasks", cookies={SESSION_COOKIE: session}).status_code == 401
 
 
-def test_without_keys_there_is_no_login(server: str):
-    with httpx.Client(base_url=server, follow_redirects=False) as c:
+def test_without_keys_there_is_no_login(scripted_server: tuple[str, ScriptedEngine]):
+    with httpx.Client(base_url=scripted_server[0], follow_redirects=False) as c:
         r = c.get("/login", params={"next": "/ui/"}, headers=HTML)
         assert r.status_code == 303 and r.headers["location"] == "/ui/"
         assert c.get("/ui/", headers=HTML).status_code == 200

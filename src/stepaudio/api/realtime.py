@@ -53,8 +53,9 @@ from stepaudio.live import (
     StreamingVad,
     VadConfig,
 )
+from stepaudio.live.state import LiveState
 from stepaudio.params import Mode, ProcessParams
-from stepaudio.service import Admission, Pcm
+from stepaudio.service import Pcm
 
 router = APIRouter()
 
@@ -67,12 +68,11 @@ class UnknownEvent(BadRequest):
     default_code = "unknown_event"
 
 
-def sessions_of(services: Services) -> Admission:
-    """The live sessions' places, one counter per service."""
-    live = services.settings.live
-    if services.live_sessions is None:
-        services.live_sessions = Admission(live.max_sessions, live.max_sessions_per_key)
-    return services.live_sessions
+def live_state(services: Services) -> LiveState:
+    """What this service's live sessions share, made on first use."""
+    if services.live is None:
+        services.live = LiveState.from_settings(services.settings.live)
+    return services.live
 
 
 def event_id() -> str:
@@ -94,7 +94,7 @@ async def realtime(websocket: WebSocket) -> None:
         await _refuse(websocket, refusal, 1008)
         return
     try:
-        ticket = sessions_of(services).admit(websocket.scope["state"]["caller"])
+        ticket = live_state(services).sessions.admit(websocket.scope["state"]["caller"])
     except QueueFull as exc:
         exc.code = "session_limit_reached"
         await _refuse(websocket, exc, 1013)
@@ -350,14 +350,22 @@ class TranscriptionSession:
 
     # -- transcription and server events -------------------------------------------------
 
-    async def _transcribe(self, samples: Any, final: bool) -> str:
+    async def _transcribe(self, samples: Any, final: bool) -> str | None:
         params = ProcessParams(mode=Mode.ASR, language=self.language, prompt=self.prompt or None)
-        face = "realtime" if final else "realtime_partial"
+        if final:
+            return await self._run(samples, params, "realtime", background=False)
+        partials = live_state(self.services).partials
+        if partials.locked():
+            return None  # another session's partial is running: this one is skipped
+        async with partials:
+            # In the background lane: a final text (anyone's) goes first.
+            return await self._run(samples, params, "realtime_partial", background=True)
+
+    async def _run(self, samples: Any, params: ProcessParams, face: str, background: bool) -> str:
         lifecycle = self.services.lifecycle
-        async with lifecycle.open(
-            Pcm(samples), params, face=face, owner=self.owner, admit=False
-        ) as run:
-            result = await run.result()
+        source = Pcm(samples)
+        async with lifecycle.open(source, params, face=face, owner=self.owner, admit=False) as run:
+            result = await run.result(background=background)
         return result.transcript or result.answer
 
     async def _on_live(self, event: LiveEvent) -> None:

@@ -24,10 +24,11 @@ from stepaudio.api.uploads import Readable, StoredUpload, in_client_terms, tempo
 from stepaudio.config import Settings
 from stepaudio.engines.base import Engine
 from stepaudio.errors import StepAudioError
+from stepaudio.live.state import LiveState
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.result import ProcessResult
 from stepaudio.pipeline.run import Pipeline
-from stepaudio.service import Admission, Lifecycle, Metrics, Run, Ticket
+from stepaudio.service import Lifecycle, Metrics, Run, Ticket
 from stepaudio.service.lifecycle import Stats
 from stepaudio.tasks.async_store import AsyncTaskStore
 
@@ -52,8 +53,8 @@ class Services:
     lifecycle: Lifecycle
     tasks: AsyncTaskStore | None = None
     """The durable task store (set by the app's lifespan)."""
-    live_sessions: Admission | None = None
-    """Places of the live sessions (``api/realtime.py`` makes it on first use)."""
+    live: LiveState | None = None
+    """What live sessions share (``api/realtime.py`` makes it on first use)."""
     started_at: float = field(default_factory=time.time)
 
     @property

@@ -71,8 +71,9 @@ class Failed:
 
 
 LiveEvent = SpeechStarted | SpeechStopped | Committed | Cleared | Delta | Completed | Failed
-Transcribe = Callable[[np.ndarray, bool], Awaitable[str]]
-"""``(samples, final) -> text``: a turn's audio so far (``final`` False) or whole."""
+Transcribe = Callable[[np.ndarray, bool], Awaitable[str | None]]
+"""``(samples, final) -> text``: a turn's audio so far (``final`` False) or whole. A
+partial may be declined (None): the service is busy with others' final texts."""
 Emit = Callable[[LiveEvent], Awaitable[None]]
 
 MIN_COMMIT_MS = 100
@@ -96,6 +97,11 @@ class _Turn:
     hypothesis: str = ""
     heard_at: int = 0
     """Samples the last partial request covered."""
+    covered: int = 0
+    """Samples ``hypothesis`` was made from."""
+    speech_end: int | None = None
+    """Samples up to the pause the speech is in (None while it is spoken): a hypothesis
+    covering them is already the final text, if the turn ends in this pause."""
     final: bool = False
 
     def add(self, samples: np.ndarray) -> None:
@@ -148,10 +154,14 @@ class LiveSession:
             cut = max(offset, min(len(samples), self._index(boundary.ms) - self._received))
             await self._route(samples[offset:cut])
             offset = cut
-            if boundary.started:
+            if boundary.kind == "start":
                 await self._start(boundary.ms)
-            else:
+            elif boundary.kind == "stop":
                 await self._stop(boundary.ms)
+            elif self._turn is not None and boundary.kind == "pause":
+                self._pause(self._turn)
+            elif self._turn is not None:
+                self._resume(self._turn)
         await self._route(samples[offset:])
 
     async def commit(self) -> None:
@@ -220,6 +230,17 @@ class LiveSession:
         self._turn = turn
         await self._emit(SpeechStarted(turn.item_id, ms))
 
+    def _pause(self, turn: _Turn) -> None:
+        # The turn may be over: its text so far is asked for now, so that if the silence
+        # lasts, the final text is (nearly) ready when the stop is declared.
+        turn.speech_end = turn.samples
+        turn.heard_at = turn.samples
+        self._partial = turn
+        self._wake.set()
+
+    def _resume(self, turn: _Turn) -> None:
+        turn.speech_end = None
+
     async def _stop(self, ms: int) -> None:
         if self._turn is not None:
             await self._finish(self._turn, stopped_ms=ms)
@@ -254,25 +275,35 @@ class LiveSession:
                 await self._partial_of(turn)
 
     async def _partial_of(self, turn: _Turn) -> None:
+        audio = turn.audio()
         try:
-            text = (await self._transcribe(turn.audio(), False)).strip()
+            text = await self._transcribe(audio, False)
         except StepAudioError:
             return  # the final transcription says what went wrong, if it still does
+        if text is None:
+            return
+        text = text.strip()
+        # Shown: what two hypotheses agree on. (Showing the first one's words at once is
+        # faster, but Whisper's first guess at a second of speech is too often wrong, and
+        # shown words stand.)
+        stable = agreed(turn.hypothesis, text) if turn.hypothesis else ""
+        turn.hypothesis, turn.covered = text, len(audio)
         if turn.final:
             return
-        stable = agreed(turn.hypothesis, text) if turn.hypothesis else ""
-        turn.hypothesis = text
         if len(stable) > len(turn.shown) and stable.startswith(turn.shown):
             delta, turn.shown = stable[len(turn.shown) :], stable
             await self._emit(Delta(turn.item_id, delta))
 
     async def _final(self, turn: _Turn) -> None:
         audio = turn.audio()
+        spoken = turn.speech_end is not None and turn.covered >= turn.speech_end
         try:
-            text = (await self._transcribe(audio, True)).strip()
+            # Only silence after what the last hypothesis heard: it is the final text.
+            text = turn.hypothesis if spoken else await self._transcribe(audio, True)
         except StepAudioError as exc:
             await self._emit(Failed(turn.item_id, exc))
             return
+        text = (text or "").strip()
         rest = continuation(turn.shown, text)
         if rest:
             await self._emit(Delta(turn.item_id, rest))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,9 +33,11 @@ class VadConfig:
 
 @dataclass(frozen=True)
 class Boundary:
-    """Speech began (``started``) or ended, at ``ms`` from the stream's start."""
+    """What changed at ``ms`` from the stream's start: speech ``start``ed, ``pause``d (its
+    first silent frame: the turn may be over), ``resume``d within the silence allowed, or
+    ``stop``ped (``silence_duration_ms`` of silence: the turn is over)."""
 
-    started: bool
+    kind: Literal["start", "pause", "resume", "stop"]
     ms: int
 
 
@@ -95,10 +97,13 @@ class StreamingVad:
                 self.speaking, self._silence_ms = True, 0
                 start = self._ms - _FRAME_MS - self.config.prefix_padding_ms
                 # Padding never reaches back into the turn before.
-                return Boundary(True, max(self._stopped_ms, start))
+                return Boundary("start", max(self._stopped_ms, start))
             return None
-        self._silence_ms = 0 if speech else self._silence_ms + _FRAME_MS
+        if speech:
+            paused, self._silence_ms = self._silence_ms > 0, 0
+            return Boundary("resume", self._ms) if paused else None
+        self._silence_ms += _FRAME_MS
         if self._silence_ms >= self.config.silence_duration_ms:
             self.speaking, self._stopped_ms = False, self._ms
-            return Boundary(False, self._ms)
-        return None
+            return Boundary("stop", self._ms)
+        return Boundary("pause", self._ms) if self._silence_ms == _FRAME_MS else None
