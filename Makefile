@@ -36,11 +36,12 @@ run: install
 	$(BIN)/stepaudio serve --host $(HOST) --port $(PORT)
 
 # The fast tier: every face, error and attack on a scripted engine (no model loaded),
-# under 3 minutes on 2 cores; run it between changes. CI runs both targets.
+# under 3 minutes on 2 cores (one worker a core, a test file to a worker: module
+# fixtures stay whole); run it between changes. CI runs both targets.
 test: install system-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -m "not heavy and not model"
+	$(BIN)/pytest -m "not heavy and not model" -n auto --dist loadfile
 
 # What the real models write (accuracy, scripts, loops, text quality) and the heavy tests
 # (long audio, browsers, many processes).

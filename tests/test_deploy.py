@@ -188,6 +188,10 @@ class UpstreamHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+        self.wfile.flush()
+        # Closing with the body unread sends a reset, which can overtake the answer in a
+        # busy box (nginx then says 502): linger a moment, as a server closing politely does.
+        time.sleep(0.3)
 
 
 @pytest.fixture
