@@ -38,14 +38,19 @@ def _fail(exc: StepAudioError) -> None:
 def serve(
     host: str | None = typer.Option(None, help="Address to listen on (default: settings)"),
     port: int | None = typer.Option(None, help="Port to listen on (default: settings)"),
+    wyoming_port: int | None = typer.Option(
+        None, help="Serve Wyoming (Home Assistant) on this port too (default: live.wyoming_port)"
+    ),
 ) -> None:
-    """Run the HTTP service (API, OpenAI-compatible endpoints, web UI)."""
+    """Run the HTTP service (API, OpenAI-compatible and realtime endpoints, web UI)."""
     import uvicorn
 
     from stepaudio.api import create_app
     from stepaudio.api.server import uvicorn_config
 
     settings = Settings()
+    if wyoming_port is not None:
+        settings = settings.updated(live_wyoming_port=wyoming_port)
     config = uvicorn_config(
         create_app(settings),
         settings,
@@ -54,6 +59,14 @@ def serve(
         log_level="info",
     )
     uvicorn.Server(config).run()
+
+
+@app.command()
+def wyoming(
+    port: int = typer.Option(10300, help="Wyoming port (Home Assistant's usual one)"),
+) -> None:
+    """Run the service with Wyoming on ``port`` (and the HTTP service as ``serve`` does)."""
+    serve(host=None, port=None, wyoming_port=port)
 
 
 @app.command()

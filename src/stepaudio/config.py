@@ -245,6 +245,11 @@ class LiveSettings(_Group):
     while the person still speaks)."""
     max_turn_s: float = Field(30, ge=5)
     """Longest turn: speech that goes on is cut into turns of this length."""
+    wyoming_port: int | None = Field(None, ge=1, le=65535)
+    """Serve Wyoming (Home Assistant's voice protocol; its usual port is 10300) on this
+    port beside the HTTP service. None: off. Wyoming has no keys."""
+    wyoming_host: str = "127.0.0.1"
+    """Address the Wyoming server listens on: a trusted network only."""
 
 
 class TaskSettings(_Group):

@@ -119,3 +119,32 @@ def test_live_turns_are_as_good_as_the_file_transcript(server, language, tmp_pat
     score = cer if language == "zh" else wer
     allowed = 0.03 if language == "zh" else 0.02
     assert score(refs, [live]) <= score(refs, [whole]) + allowed, (live, whole)
+
+
+@pytest.fixture(scope="module")
+def wyoming_port(settings: Settings, embedded: EmbeddedEngine) -> Iterator[int]:
+    from tests.api.test_wyoming import free_port
+
+    port = free_port()
+    config = settings.updated(live_wyoming_port=port)
+    with serve_in_thread(create_app(config, engine=embedded), settings=config):
+        yield port
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_wyoming_transcribes_a_voice_command(wyoming_port, server, language, tmp_path):
+    """Home Assistant's side, through the ``wyoming`` library: one utterance per clip."""
+    from wyoming.asr import Transcript, TranscriptChunk
+
+    from tests.api.test_wyoming import utterance
+
+    names = CASES[language]
+    pcm = recording(names)
+    events = asyncio.run(utterance(wyoming_port, pcm, language=language))
+    text = Transcript.from_event(events[-2]).text
+    chunks = [TranscriptChunk.from_event(e).text for e in events if e.type == "transcript-chunk"]
+    assert "".join(chunks) == text
+    refs = [" ".join(reference({"ref": n.rsplit(".", 1)[0] + ".txt"}) for n in names)]
+    whole = file_transcript(server, pcm, language, tmp_path)
+    score = cer if language == "zh" else wer
+    assert score(refs, [text]) <= score(refs, [whole]) + (0.03 if language == "zh" else 0.02)

@@ -8,7 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stepaudio import __version__
-from stepaudio.api import errors, openai_audio, openai_chat, realtime, seed, task_routes
+from stepaudio.api import (
+    errors,
+    openai_audio,
+    openai_chat,
+    realtime,
+    seed,
+    task_routes,
+    wyoming,
+)
 from stepaudio.api.guard import GuardMiddleware
 from stepaudio.api.services import Services
 from stepaudio.api.sessions import PageSessions
@@ -39,9 +47,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.services = Services(settings, chosen, pipeline, lifecycle, tasks=store)
         workers = WorkerPool(store, lifecycle, settings, settings.tasks.workers)
         workers.start()
+        wyoming_server = await wyoming.start(app.state.services)
         try:
             yield
         finally:
+            if wyoming_server is not None:
+                await wyoming_server.stop()
             await workers.stop()  # running tasks are handed back, not left running
             store.close()
             if engine is None:

@@ -55,7 +55,6 @@ from stepaudio.live import (
 )
 from stepaudio.live.state import LiveState
 from stepaudio.params import Mode, ProcessParams
-from stepaudio.service import Pcm
 
 router = APIRouter()
 
@@ -352,21 +351,10 @@ class TranscriptionSession:
 
     async def _transcribe(self, samples: Any, final: bool) -> str | None:
         params = ProcessParams(mode=Mode.ASR, language=self.language, prompt=self.prompt or None)
-        if final:
-            return await self._run(samples, params, "realtime", background=False)
-        partials = live_state(self.services).partials
-        if partials.locked():
-            return None  # another session's partial is running: this one is skipped
-        async with partials:
-            # In the background lane: a final text (anyone's) goes first.
-            return await self._run(samples, params, "realtime_partial", background=True)
-
-    async def _run(self, samples: Any, params: ProcessParams, face: str, background: bool) -> str:
-        lifecycle = self.services.lifecycle
-        source = Pcm(samples)
-        async with lifecycle.open(source, params, face=face, owner=self.owner, admit=False) as run:
-            result = await run.result(background=background)
-        return result.transcript or result.answer
+        live, lifecycle = live_state(self.services), self.services.lifecycle
+        return await live.transcribe(
+            lifecycle, samples, params, final=final, face="realtime", owner=self.owner
+        )
 
     async def _on_live(self, event: LiveEvent) -> None:
         await self.send(_wire(event))

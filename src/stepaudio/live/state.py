@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from stepaudio.config import LiveSettings
-from stepaudio.service import Admission
+from stepaudio.params import ProcessParams
+from stepaudio.service import Admission, Lifecycle, Pcm
 
 
 @dataclass
@@ -20,3 +23,39 @@ class LiveState:
     @classmethod
     def from_settings(cls, live: LiveSettings) -> LiveState:
         return cls(Admission(live.max_sessions, live.max_sessions_per_key))
+
+    async def transcribe(
+        self,
+        lifecycle: Lifecycle,
+        samples: np.ndarray,
+        params: ProcessParams,
+        *,
+        final: bool,
+        face: str,
+        owner: str,
+    ) -> str | None:
+        """A turn's text through the service's lifecycle, as any request. A partial is
+        declined (None) while another is running, and runs in the background lane so
+        that final texts (anyone's) go first; its audio is counted as ``{face}_partial``
+        (heard again, not new)."""
+        if final:
+            return await _run(lifecycle, samples, params, face, owner, background=False)
+        if self.partials.locked():
+            return None
+        async with self.partials:
+            face = f"{face}_partial"
+            return await _run(lifecycle, samples, params, face, owner, background=True)
+
+
+async def _run(
+    lifecycle: Lifecycle,
+    samples: np.ndarray,
+    params: ProcessParams,
+    face: str,
+    owner: str,
+    *,
+    background: bool,
+) -> str:
+    async with lifecycle.open(Pcm(samples), params, face=face, owner=owner, admit=False) as run:
+        result = await run.result(background=background)
+    return result.transcript or result.answer
