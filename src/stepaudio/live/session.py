@@ -134,6 +134,8 @@ class LiveSession:
         self._previous_item: str | None = None
         self._jobs: asyncio.Queue[_Turn | asyncio.Future[None]] = asyncio.Queue()
         self._partial: _Turn | None = None
+        self._urgent = False
+        """The pending partial is a pause's: likely the final text, asked for as one."""
         self._wake = asyncio.Event()
         self._worker = asyncio.create_task(self._work())
 
@@ -217,7 +219,7 @@ class LiveSession:
             await self._start(self._received * 1000 // SAMPLE_RATE, padded=False)
         elif turn.samples - turn.heard_at >= self.partial_samples:
             turn.heard_at = turn.samples
-            self._partial = turn
+            self._partial, self._urgent = turn, False
             self._wake.set()
 
     async def _start(self, ms: int, *, padded: bool = True) -> None:
@@ -235,7 +237,7 @@ class LiveSession:
         # lasts, the final text is (nearly) ready when the stop is declared.
         turn.speech_end = turn.samples
         turn.heard_at = turn.samples
-        self._partial = turn
+        self._partial, self._urgent = turn, True
         self._wake.set()
 
     def _resume(self, turn: _Turn) -> None:
@@ -272,12 +274,13 @@ class LiveSession:
                     await self._final(job)
             elif self._partial is not None:
                 turn, self._partial = self._partial, None
-                await self._partial_of(turn)
+                await self._partial_of(turn, self._urgent)
 
-    async def _partial_of(self, turn: _Turn) -> None:
+    async def _partial_of(self, turn: _Turn, urgent: bool) -> None:
         audio = turn.audio()
         try:
-            text = await self._transcribe(audio, False)
+            # A pause's text is asked for as a final one: it usually becomes the final.
+            text = await self._transcribe(audio, urgent)
         except StepAudioError:
             return  # the final transcription says what went wrong, if it still does
         if text is None:

@@ -18,7 +18,10 @@ class LiveState:
     """One place per open session, per key and in all."""
     partials: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Partial transcripts are a courtesy: one at a time in the whole service, and a
-    session finding one running skips its own (final texts never wait for partials)."""
+    session finding one running skips its own."""
+    finals: int = 0
+    """Final texts running or waiting: while there are any, no partial starts (on a
+    busy machine the final texts are what keeps sessions in real time)."""
 
     @classmethod
     def from_settings(cls, live: LiveSettings) -> LiveState:
@@ -35,12 +38,16 @@ class LiveState:
         owner: str,
     ) -> str | None:
         """A turn's text through the service's lifecycle, as any request. A partial is
-        declined (None) while another is running, and runs in the background lane so
-        that final texts (anyone's) go first; its audio is counted as ``{face}_partial``
-        (heard again, not new)."""
+        declined (None) while another partial or any final text is running or waiting,
+        and runs in the background lane so that final texts (anyone's) go first; its
+        audio is counted as ``{face}_partial`` (heard again, not new)."""
         if final:
-            return await _run(lifecycle, samples, params, face, owner, background=False)
-        if self.partials.locked():
+            self.finals += 1
+            try:
+                return await _run(lifecycle, samples, params, face, owner, background=False)
+            finally:
+                self.finals -= 1
+        if self.partials.locked() or self.finals:
             return None
         async with self.partials:
             face = f"{face}_partial"
