@@ -16,11 +16,9 @@ import httpx
 import openai
 import pytest
 
-from stepaudio.api import create_app
-from stepaudio.config import Settings
 from stepaudio.params import Mode
 from stepaudio.testing.scripted import ScriptedEngine
-from stepaudio.testing.server import serve_in_thread
+from stepaudio.testing.server import serve_scripted
 from tests.helpers import clip, is_english
 
 HEARD_JFK = re.compile(r"heard 11\.0\d s, rms \d+")
@@ -29,10 +27,8 @@ HEARD_JFK = re.compile(r"heard 11\.0\d s, rms \d+")
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ScriptedEngine]]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("openai-sdk"), _env_file=None)
-    engine = ScriptedEngine()
-    with serve_in_thread(create_app(settings, engine=engine), settings=settings) as url:
-        yield url, engine
+    with serve_scripted(tmp_path_factory.mktemp("openai-sdk"), ScriptedEngine()) as served:
+        yield served
 
 
 @pytest.fixture

@@ -38,11 +38,16 @@ from pydantic import BaseModel
 from stepaudio.api import create_app
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import Settings
-from stepaudio.engines.base import ModelOutput, Segment, Usage, WindowJob
 from stepaudio.params import Mode
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import build, load_pcm
-from stepaudio.testing.scripted import ScriptedEngine, describe_window
+from stepaudio.testing.scripted import (
+    AVG_LOGPROB,
+    COMPRESSION_RATIO,
+    NO_SPEECH_PROB,
+    ScriptedEngine,
+    whisperlike,
+)
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip, is_english
 
@@ -63,39 +68,6 @@ def strict(model: type[M], body: dict) -> M:
     """``body`` as the SDK's ``model``, validated strictly (no coercion: a number sent as
     a string fails); fields the SDK does not declare are allowed, as it allows them."""
     return model.model_validate(body, strict=True)
-
-
-AVG_LOGPROB, COMPRESSION_RATIO, NO_SPEECH_PROB = -0.25, 1.5, 0.125
-"""The scripted engine's measures of every segment (Whisper's, on the embedded engine)."""
-
-
-def whisperlike(job: WindowJob) -> ModelOutput:
-    """A window's answer as Whisper gives it: one segment with Whisper's measures, the
-    temperature it decoded at, its tokens (one per character), and no prompt tokens (the
-    face then counts Whisper's encoder positions). A Chinese transcript is in Chinese,
-    anything else the description of the window (``heard 11.00 s, rms 1234``)."""
-    seconds = len(job.pcm) / SAMPLE_RATE
-    if job.mode is Mode.ASR and job.params.language == "zh":
-        text = f"听到{seconds:.2f}秒。"
-    else:
-        text = describe_window(job).text
-    segment = Segment(
-        0.0,
-        round(seconds, 3),
-        text,
-        seek=0,
-        tokens=list(range(len(text))),
-        temperature=job.params.effective_temperature(),
-        avg_logprob=AVG_LOGPROB,
-        compression_ratio=COMPRESSION_RATIO,
-        no_speech_prob=NO_SPEECH_PROB,
-    )
-    return ModelOutput(
-        text,
-        segments=[segment],
-        language=job.params.language or "en",
-        usage=Usage(audio_seconds=seconds),
-    )
 
 
 @dataclass

@@ -14,12 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stepaudio.api import create_app
-from stepaudio.config import Settings
 from stepaudio.engines.base import WindowJob
 from stepaudio.params import Mode
 from stepaudio.testing.scripted import ScriptedEngine
-from stepaudio.testing.server import serve_in_thread
+from stepaudio.testing.server import serve_scripted
 from tests.helpers import clip
 
 
@@ -49,10 +47,8 @@ def _heard(text: str) -> float:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ScriptedEngine]]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("process-stream"), _env_file=None)
-    engine = ScriptedEngine()
-    with serve_in_thread(create_app(settings, engine=engine), settings=settings) as url:
-        yield url, engine
+    with serve_scripted(tmp_path_factory.mktemp("process-stream"), ScriptedEngine()) as served:
+        yield served
 
 
 @pytest.fixture

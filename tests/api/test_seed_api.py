@@ -17,15 +17,13 @@ import httpx
 import numpy as np
 import pytest
 
-from stepaudio.api import create_app
-from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput, WindowJob
 from stepaudio.engines.degenerate import find_loop, in_target_script
 from stepaudio.params import Mode
 from stepaudio.testing.encode import FORMATS, SEED_FORMATS, write_audio
 from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.scripted import ScriptedEngine, describe_window
-from stepaudio.testing.server import serve_in_thread
+from stepaudio.testing.server import serve_scripted
 from tests.helpers import cer, clip, reference, referenced, wer
 
 SEED_KEYS = {"status", "answer", "thinking", "full_response", "elapsed_time"}
@@ -46,10 +44,10 @@ def quiet_or_described(job: WindowJob) -> ModelOutput:
 
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ScriptedEngine]]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("seed"), _env_file=None)
-    engine = ScriptedEngine(on_window=quiet_or_described)
-    with serve_in_thread(create_app(settings, engine=engine), settings=settings) as url:
-        yield url, engine
+    with serve_scripted(
+        tmp_path_factory.mktemp("seed"), ScriptedEngine(on_window=quiet_or_described)
+    ) as served:
+        yield served
 
 
 @pytest.fixture

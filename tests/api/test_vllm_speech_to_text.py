@@ -46,13 +46,18 @@ import zhconv
 from stepaudio.api import create_app
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import Settings
-from stepaudio.engines.base import Engine, ModelOutput, Segment, Usage, WindowJob
+from stepaudio.engines.base import Engine, ModelOutput, WindowJob
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.errors import InvalidParameter
 from stepaudio.params import Mode
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import build, load_pcm
-from stepaudio.testing.scripted import ScriptedEngine, describe_window
+from stepaudio.testing.scripted import (
+    AVG_LOGPROB,
+    COMPRESSION_RATIO,
+    ScriptedEngine,
+)
+from stepaudio.testing.scripted import whisperlike as scripted_whisperlike
 from stepaudio.testing.server import serve_in_thread
 from stepaudio.text import join_texts
 from tests.helpers import clip, is_english, normalize_en, normalize_zh
@@ -73,37 +78,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-AVG_LOGPROB, COMPRESSION_RATIO, NO_SPEECH_PROB = -0.25, 1.5, 0.125
-"""The scripted engine's measures of every segment (Whisper's, on the embedded engine)."""
-
-
 def whisperlike(job: WindowJob) -> ModelOutput:
-    """A window's answer as Whisper gives it: one segment with Whisper's measures and the
-    temperature it decoded at; its text the window described (``heard 11.00 s, rms 1234``,
-    after a space, as Whisper writes a segment), or in Chinese for a Mandarin transcript
-    (``听到3.50秒。``)."""
-    seconds = len(job.pcm) / SAMPLE_RATE
-    if job.mode is Mode.ASR and job.params.language == "zh":
-        text = f"听到{seconds:.2f}秒。"
-    else:
-        text = describe_window(job).text
-    segment = Segment(
-        0.0,
-        round(seconds, 3),
-        text if job.params.language == "zh" else f" {text}",
-        seek=0,
-        tokens=list(range(len(text))),
-        temperature=job.params.effective_temperature(),
-        avg_logprob=AVG_LOGPROB,
-        compression_ratio=COMPRESSION_RATIO,
-        no_speech_prob=NO_SPEECH_PROB,
-    )
-    return ModelOutput(
-        text,
-        segments=[segment],
-        language=job.params.language or "en",
-        usage=Usage(audio_seconds=seconds),
-    )
+    """The window described, after a space, as Whisper writes a segment."""
+    return scripted_whisperlike(job, leading_space=True)
 
 
 def heard(text: str) -> float:

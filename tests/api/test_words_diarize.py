@@ -30,7 +30,7 @@ from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.scripted import ScriptedEngine, describe_window
-from stepaudio.testing.server import serve_in_thread
+from stepaudio.testing.server import serve_in_thread, serve_scripted
 from stepaudio.testing.speakers import ENGLISH, conversation
 from tests.helpers import DATA, clip, normalize_en
 
@@ -56,10 +56,10 @@ def worded(job: WindowJob) -> ModelOutput:
 
 @pytest.fixture(scope="module")
 def scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ScriptedEngine]]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("words"), _env_file=None)
-    engine = ScriptedEngine(on_window=worded)
-    with serve_in_thread(create_app(settings, engine=engine), settings=settings) as url:
-        yield url, engine
+    with serve_scripted(
+        tmp_path_factory.mktemp("words"), ScriptedEngine(on_window=worded)
+    ) as served:
+        yield served
 
 
 @pytest.fixture

@@ -34,6 +34,38 @@ def describe_window(job: WindowJob) -> ModelOutput:
     )
 
 
+AVG_LOGPROB, COMPRESSION_RATIO, NO_SPEECH_PROB = -0.25, 1.5, 0.125
+"""``whisperlike``'s measures of every segment (Whisper's, on the embedded engine)."""
+
+
+def whisperlike(job: WindowJob, *, leading_space: bool = False) -> ModelOutput:
+    """A window's answer as Whisper gives it: one segment with Whisper's measures, the
+    temperature it decoded at, its tokens (one per character), and no prompt tokens (the
+    face then counts Whisper's encoder positions). A Chinese transcript is in Chinese
+    (``听到3.50秒。``), anything else the description of the window, after a space if
+    ``leading_space`` (as Whisper writes a segment)."""
+    seconds = len(job.pcm) / SAMPLE_RATE
+    chinese = job.mode is Mode.ASR and job.params.language == "zh"
+    text = f"听到{seconds:.2f}秒。" if chinese else describe_window(job).text
+    segment = Segment(
+        0.0,
+        round(seconds, 3),
+        f" {text}" if leading_space and not chinese else text,
+        seek=0,
+        tokens=list(range(len(text))),
+        temperature=job.params.effective_temperature(),
+        avg_logprob=AVG_LOGPROB,
+        compression_ratio=COMPRESSION_RATIO,
+        no_speech_prob=NO_SPEECH_PROB,
+    )
+    return ModelOutput(
+        text,
+        segments=[segment],
+        language=job.params.language or "en",
+        usage=Usage(audio_seconds=seconds),
+    )
+
+
 def echo_prompt(job: TextJob) -> ModelOutput:
     """The text call's answer: the first line of its prompt (summaries, answers)."""
     first = job.prompt.strip().splitlines()[0] if job.prompt.strip() else "nothing"

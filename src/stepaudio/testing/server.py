@@ -7,9 +7,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+from stepaudio.testing.scripted import ScriptedEngine
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -71,3 +74,18 @@ def serve_in_thread(
         yield server.url
     finally:
         server.stop()
+
+
+@contextmanager
+def serve_scripted(
+    data_dir: Path, engine: ScriptedEngine | None = None, **settings: Any
+) -> Iterator[tuple[str, ScriptedEngine]]:
+    """The real service on a loopback port, on a scripted engine (default answers unless
+    ``engine`` says otherwise), with these settings: ``(url, engine)``."""
+    from stepaudio.api import create_app
+    from stepaudio.config import Settings
+
+    engine = engine or ScriptedEngine()
+    config = Settings(data_dir=data_dir, _env_file=None, **settings)
+    with serve_in_thread(create_app(config, engine=engine), settings=config) as url:
+        yield url, engine
