@@ -366,3 +366,45 @@ def test_the_openai_sdk_connects_and_transcribes(live):
                 assert event.transcript.startswith("heard 11.0")
                 break
             assert event.type != "error", event
+
+
+def test_a_translation_session_through_the_sdk(live):
+    """OpenAI's translation session, with its own client: the source text as it is
+    spoken, each turn translated after it, append-only, then ``session.closed``."""
+    base, engine = live
+    engine.windows.clear()
+    client = OpenAI(base_url=base.replace("ws://", "http://") + "/v1", api_key=KEY)
+    with client.realtime.translations.connect(model="gpt-realtime-translate") as conn:
+        created = conn.recv()
+        assert created.type == "session.created" and created.session.type == "translation"
+        assert created.session.audio.output.language == "en"
+        conn.session.update(
+            session={
+                "audio": {
+                    "input": {"transcription": {"model": "gpt-4o-transcribe"}},
+                    "output": {"language": "zh"},
+                }
+            }
+        )
+        assert conn.recv().type == "session.updated"
+        data = SILENCE + JFK + SILENCE * 2
+        for i in range(0, len(data), 9600):
+            conn.session.input_audio_buffer.append(
+                audio=base64.b64encode(data[i : i + 9600]).decode()
+            )
+        source, target = [], []
+        while not target:
+            event = conn.recv()
+            assert event.type != "error", event
+            if event.type == "session.input_transcript.delta":
+                source.append(event.delta)
+            elif event.type == "session.output_transcript.delta":
+                target.append(event.delta)
+        conn.session.close()
+        while (event := conn.recv()).type != "session.closed":
+            pass
+    turns = r"heard \d+\.\d\d s, rms \d+( heard \d+\.\d\d s, rms \d+)*"
+    assert re.fullmatch(turns, "".join(source)), source
+    assert re.fullmatch(turns, "".join(target)), target
+    translated = [w for w in engine.windows if w.mode.value == "translate"]
+    assert translated and translated[-1].params.target_lang == "zh"

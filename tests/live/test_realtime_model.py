@@ -148,3 +148,30 @@ def test_wyoming_transcribes_a_voice_command(wyoming_port, server, language, tmp
     whole = file_transcript(server, pcm, language, tmp_path)
     score = cer if language == "zh" else wer
     assert score(refs, [text]) <= score(refs, [whole]) + (0.03 if language == "zh" else 0.02)
+
+
+def test_a_live_translation_session_speaks_the_target_language(server):
+    """English speech, Chinese out, through the SDK's translation client."""
+    import re
+
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0)
+    data = at_24k(recording(["en/jfk.flac"]))
+    out: list[str] = []
+    with client.realtime.translations.connect(model="gpt-realtime-translate") as conn:
+        conn.session.update(session={"audio": {"output": {"language": "Chinese"}}})
+        for i in range(0, len(data), 9600):
+            conn.session.input_audio_buffer.append(
+                audio=base64.b64encode(data[i : i + 9600]).decode()
+            )
+        conn.session.close()
+        for event in conn:
+            assert event.type != "error", event
+            if event.type == "session.output_transcript.delta":
+                out.append(event.delta)
+            elif event.type == "session.closed":
+                break
+    text = "".join(out)
+    assert len(re.findall(r"[\u4e00-\u9fff]", text)) >= 10, text
+    assert len(re.findall(r"[A-Za-z]{3,}", text)) <= 2, text

@@ -13,6 +13,7 @@ from stepaudio.api import (
     openai_audio,
     openai_chat,
     realtime,
+    realtime_translation,
     seed,
     task_routes,
     wyoming,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(seed.router)
     app.include_router(task_routes.router)
     app.include_router(realtime.router)
+    app.include_router(realtime_translation.router)
     app.include_router(openai_audio.router)
     app.include_router(openai_chat.router)
     if settings.ui:

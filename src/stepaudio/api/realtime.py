@@ -74,6 +74,17 @@ def live_state(services: Services) -> LiveState:
     return services.live
 
 
+def parse_event(message: str) -> dict[str, Any]:
+    """A client event: a JSON object with a ``type``."""
+    try:
+        event = json.loads(message)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"The event is not JSON: {exc.msg}.", code="invalid_json") from None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise BadRequest("An event is a JSON object with a 'type'.", param="type")
+    return event
+
+
 def event_id() -> str:
     return "event_" + secrets.token_hex(10)
 
@@ -90,13 +101,13 @@ async def realtime(websocket: WebSocket) -> None:
             "?intent=transcription (or use /v1/realtime/translations).",
             param="intent",
         )
-        await _refuse(websocket, refusal, 1008)
+        await refuse(websocket, refusal, 1008)
         return
     try:
         ticket = live_state(services).sessions.admit(websocket.scope["state"]["caller"])
     except QueueFull as exc:
         exc.code = "session_limit_reached"
-        await _refuse(websocket, exc, 1013)
+        await refuse(websocket, exc, 1013)
         return
     try:
         await TranscriptionSession(websocket, services).run()
@@ -104,7 +115,7 @@ async def realtime(websocket: WebSocket) -> None:
         ticket.release()
 
 
-async def _refuse(websocket: WebSocket, exc: StepAudioError, code: int) -> None:
+async def refuse(websocket: WebSocket, exc: StepAudioError, code: int) -> None:
     event, _ = websocket_error(exc)
     await websocket.send_text(json.dumps({**event, "event_id": event_id()}))
     await websocket.close(code)
@@ -174,14 +185,7 @@ class TranscriptionSession:
     async def handle(self, message: str) -> None:
         client_event_id: str | None = None
         try:
-            try:
-                event = json.loads(message)
-            except json.JSONDecodeError as exc:
-                raise BadRequest(
-                    f"The event is not JSON: {exc.msg}.", code="invalid_json"
-                ) from None
-            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-                raise BadRequest("An event is a JSON object with a 'type'.", param="type")
+            event = parse_event(message)
             client_event_id = (
                 event.get("event_id") if isinstance(event.get("event_id"), str) else None
             )

@@ -62,6 +62,8 @@ class Completed:
     item_id: str
     transcript: str
     audio_seconds: float
+    audio: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The turn's samples, for a face that does more with the turn (translation)."""
 
 
 @dataclass(frozen=True)
@@ -311,4 +313,4 @@ class LiveSession:
         if rest:
             await self._emit(Delta(turn.item_id, rest))
         transcript = turn.shown + rest
-        await self._emit(Completed(turn.item_id, transcript, len(audio) / SAMPLE_RATE))
+        await self._emit(Completed(turn.item_id, transcript, len(audio) / SAMPLE_RATE, audio))
