@@ -24,7 +24,7 @@ from stepaudio.api import create_app
 from stepaudio.config import Settings
 from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.scripted import ScriptedEngine
-from stepaudio.testing.server import serve_in_thread
+from stepaudio.testing.server import serve_in_thread, serve_scripted
 from tests.helpers import clip
 
 KEY = "live-key"
@@ -408,3 +408,30 @@ def test_a_translation_session_through_the_sdk(live):
     assert re.fullmatch(turns, "".join(target)), target
     translated = [w for w in engine.windows if w.mode.value == "translate"]
     assert translated and translated[-1].params.target_lang == "zh"
+
+
+def test_a_half_open_client_is_dropped_by_pings(tmp_path):
+    """A client that opens a session and then answers nothing, not even pings (its
+    machine gone, the connection half-open), loses its session after the ping timeout:
+    the only place is free again for the next one."""
+    import socket
+
+    with serve_scripted(tmp_path, live_max_sessions=1, live_ping_interval_s=0.5) as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        raw = socket.create_connection((host, int(port)))
+        raw.sendall(
+            b"GET /v1/realtime?intent=transcription HTTP/1.1\r\nHost: x\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        assert raw.recv(4096).startswith(b"HTTP/1.1 101")
+        try:
+            base = url.replace("http://", "ws://")
+            with open_session(base, additional_headers={}) as refused:
+                error, _ = until(refused, "error")
+                assert error["error"]["code"] == "session_limit_reached"
+            time.sleep(2.5)  # two ping intervals unanswered, and some slack
+            with open_session(base, additional_headers={}) as ws:
+                until(ws, "session.created")
+        finally:
+            raw.close()
