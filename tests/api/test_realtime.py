@@ -22,6 +22,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from stepaudio.api import create_app
 from stepaudio.config import Settings
+from stepaudio.engines.base import ModelOutput, Segment, Usage, WindowJob, Word
 from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread, serve_scripted
@@ -435,3 +436,49 @@ def test_a_half_open_client_is_dropped_by_pings(tmp_path):
                 until(ws, "session.created")
         finally:
             raw.close()
+
+
+def worded(job: WindowJob) -> ModelOutput:
+    """Two words a second, timed from the window's start, when times are asked for."""
+    seconds = len(job.pcm) / 16000
+    words = [Word(f"w{i}", i / 2, i / 2 + 0.4) for i in range(int(seconds * 2))]
+    text = " ".join(w.word for w in words)
+    segment = Segment(0.0, seconds, text, words=words if job.params.word_timestamps else None)
+    return ModelOutput(text, segments=[segment], usage=Usage(audio_seconds=seconds))
+
+
+def test_word_times_when_asked_from_the_sessions_start(tmp_path):
+    """Our addition: ``include: ["item.input_audio_transcription.words"]`` puts each word's
+    times (from the session's start) in ``completed``; without it, no ``words``."""
+    with serve_scripted(tmp_path, ScriptedEngine(on_window=worded)) as (url, _):
+        base = url.replace("http://", "ws://")
+        with open_session(base, additional_headers={}) as ws:
+            until(ws, "session.created")
+            send(
+                ws,
+                type="session.update",
+                session={
+                    "type": "transcription",
+                    "audio": {"input": {"turn_detection": None}},
+                    "include": ["item.input_audio_transcription.words"],
+                },
+            )
+            until(ws, "session.updated")
+            for _ in range(2):
+                append(ws, JFK[: 24000 * 2 * 7 // 5])  # 1.4 s a turn: two words
+                send(ws, type="input_audio_buffer.commit")
+            first, _ = until(ws, "conversation.item.input_audio_transcription.completed")
+            second, _ = until(ws, "conversation.item.input_audio_transcription.completed")
+        assert [w["start"] for w in first["words"]] == [0.0, 0.5]
+        assert [w["start"] for w in second["words"]] == [
+            pytest.approx(1.4, abs=0.02),
+            pytest.approx(1.9, abs=0.02),
+        ]
+        assert [w["word"] for w in second["words"]] == ["w0", "w1"]
+        with open_session(base, additional_headers={}) as ws:
+            until(ws, "session.created")
+            manual(ws)
+            append(ws, JFK[: 24000 * 2])
+            send(ws, type="input_audio_buffer.commit")
+            plain, _ = until(ws, "conversation.item.input_audio_transcription.completed")
+        assert "words" not in plain

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.live import Completed, Delta, LiveEvent, LiveSession
+from stepaudio.live.session import Heard
 from stepaudio.live.turns import agreed, continuation, tokens
 
 WORDS = st.sampled_from(["ask ", "not ", "what ", "your ", "country", "国", "家", "。", "can, "])
@@ -53,8 +54,8 @@ def test_a_sessions_deltas_joined_are_its_completed_text(
     hypotheses = ["".join(words) for words in partials]
     final = "".join(final_words)
 
-    async def transcribe(samples: np.ndarray, is_final: bool) -> str:
-        return final if is_final else hypotheses.pop(0) if hypotheses else final
+    async def transcribe(samples: np.ndarray, is_final: bool) -> Heard:
+        return Heard(final if is_final else hypotheses.pop(0) if hypotheses else final)
 
     async def scenario() -> list[LiveEvent]:
         events: list[LiveEvent] = []

@@ -53,6 +53,7 @@ from stepaudio.live import (
     StreamingVad,
     VadConfig,
 )
+from stepaudio.live.session import Heard
 from stepaudio.live.state import LiveState
 from stepaudio.params import Mode, ProcessParams
 
@@ -61,6 +62,10 @@ router = APIRouter()
 OPENAI_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe", "whisper-1", "gpt-transcribe")
 """What the clients send by default, taken as names of our engine (as ``/v1`` takes
 ``whisper-1``)."""
+
+
+WORDS = "item.input_audio_transcription.words"
+"""Our ``include`` value (OpenAI has none for it): ``completed`` carries ``words``."""
 
 
 class UnknownEvent(BadRequest):
@@ -244,7 +249,7 @@ class TranscriptionSession:
         if "turn_detection" in inputs:
             self._set_vad(inputs["turn_detection"], "session.audio.input.turn_detection")
         if "include" in session:
-            self.include = list(session["include"] or [])
+            self.include = _include(session["include"])
 
     def _configure_older(self, session: dict[str, Any]) -> None:
         if "input_audio_format" in session:
@@ -256,7 +261,7 @@ class TranscriptionSession:
         if "turn_detection" in session:
             self._set_vad(session["turn_detection"], "session.turn_detection")
         if "include" in session:
-            self.include = list(session["include"] or [])
+            self.include = _include(session["include"])
 
     def _set_format(self, name: object, rate: object) -> None:
         if not isinstance(name, str) or not (rate is None or isinstance(rate, int)):
@@ -353,15 +358,32 @@ class TranscriptionSession:
 
     # -- transcription and server events -------------------------------------------------
 
-    async def _transcribe(self, samples: Any, final: bool) -> str | None:
-        params = ProcessParams(mode=Mode.ASR, language=self.language, prompt=self.prompt or None)
+    async def _transcribe(self, samples: Any, final: bool) -> Heard | None:
+        params = ProcessParams(
+            mode=Mode.ASR,
+            language=self.language,
+            prompt=self.prompt or None,
+            word_timestamps=WORDS in self.include,
+        )
         live, lifecycle = live_state(self.services), self.services.lifecycle
         return await live.transcribe(
             lifecycle, samples, params, final=final, face="realtime", owner=self.owner
         )
 
     async def _on_live(self, event: LiveEvent) -> None:
-        await self.send(_wire(event))
+        wire = _wire(event)
+        if isinstance(event, Completed) and WORDS in self.include:
+            # Ours, where OpenAI has none: each word's times, from the session's start.
+            offset = event.start_ms / 1000
+            wire["words"] = [
+                {
+                    "word": w.word,
+                    "start": round(offset + w.start, 3),
+                    "end": round(offset + w.end, 3),
+                }
+                for w in event.words
+            ]
+        await self.send(wire)
 
     async def send(self, event: dict[str, Any]) -> None:
         async with self._send_lock:
@@ -375,6 +397,16 @@ class TranscriptionSession:
         event, _ = websocket_error(exc)
         event["error"]["event_id"] = client_event_id
         await self.send(event)
+
+
+def _include(value: object) -> list[str]:
+    """``include``: OpenAI's values are taken (``…logprobs`` gives nothing here: Whisper's
+    token probabilities are not kept) and ours, ``item.input_audio_transcription.words``."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 8:
+        raise InvalidParameter("'include' must be a list of strings.", param="session.include")
+    return list(value)
 
 
 def _object(value: object, param: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from stepaudio.api.realtime_audio import AudioIn
 from stepaudio.api.services import Services
 from stepaudio.errors import BadRequest, InvalidParameter, QueueFull, StepAudioError
 from stepaudio.live import Completed, Delta, LiveEvent, LiveSession, StreamingVad, VadConfig
+from stepaudio.live.session import Heard
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.service import Pcm
 
@@ -169,7 +170,7 @@ class TranslationSession:
                 )
             self.transcribe_input = value
 
-    async def _transcribe(self, samples: Any, final: bool) -> str | None:
+    async def _transcribe(self, samples: Any, final: bool) -> Heard | None:
         params = ProcessParams(mode=Mode.ASR)
         live, lifecycle = live_state(self.services), self.services.lifecycle
         return await live.transcribe(

@@ -27,7 +27,7 @@ from stepaudio.api.services import Services, model_label
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.errors import QueueFull, StepAudioError
 from stepaudio.live import Completed, Delta, Failed, LiveEvent, LiveSession
-from stepaudio.live.session import MIN_COMMIT_MS
+from stepaudio.live.session import MIN_COMMIT_MS, Heard
 from stepaudio.live.state import LiveState
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.service import Lifecycle, Ticket
@@ -142,7 +142,7 @@ class WyomingHandler(AsyncEventHandler):
         elif isinstance(event, Failed):
             self.failure = event.error
 
-    async def _transcribe(self, samples: np.ndarray, final: bool) -> str | None:
+    async def _transcribe(self, samples: np.ndarray, final: bool) -> Heard | None:
         params = ProcessParams(mode=Mode.ASR, language=self.language)
         return await self.live.transcribe(
             self.lifecycle, samples, params, final=final, face="wyoming", owner=OWNER

@@ -58,12 +58,33 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class Word:
+    """A word of a turn and its times, in seconds from the turn's start."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What a transcription of a turn gave: its text, and its words' times if asked."""
+
+    text: str
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
 class Completed:
     item_id: str
     transcript: str
     audio_seconds: float
     audio: np.ndarray | None = field(default=None, repr=False, compare=False)
     """The turn's samples, for a face that does more with the turn (translation)."""
+    words: tuple[Word, ...] = ()
+    """The final hypothesis's words, timed from the turn's start (``start_ms``)."""
+    start_ms: int = 0
+    """Where the turn's audio begins in the stream."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +94,7 @@ class Failed:
 
 
 LiveEvent = SpeechStarted | SpeechStopped | Committed | Cleared | Delta | Completed | Failed
-Transcribe = Callable[[np.ndarray, bool], Awaitable[str | None]]
+Transcribe = Callable[[np.ndarray, bool], Awaitable[Heard | None]]
 """``(samples, final) -> text``: a turn's audio so far (``final`` False) or whole. A
 partial may be declined (None): the service is busy with others' final texts."""
 Emit = Callable[[LiveEvent], Awaitable[None]]
@@ -97,6 +118,8 @@ class _Turn:
     samples: int = 0
     shown: str = ""
     hypothesis: str = ""
+    hypothesis_words: tuple[Word, ...] = ()
+    start_ms: int = 0
     heard_at: int = 0
     """Samples the last partial request covered."""
     covered: int = 0
@@ -148,7 +171,8 @@ class LiveSession:
     async def append(self, samples: np.ndarray) -> None:
         if self.vad is None:
             if self._turn is None:
-                self._turn = _Turn(new_item_id())
+                start_ms = self._received * 1000 // SAMPLE_RATE
+                self._turn = _Turn(new_item_id(), start_ms=start_ms)
             self._turn.add(samples)
             self._received += len(samples)
             return
@@ -230,6 +254,7 @@ class LiveSession:
             # The padding before the start the VAD found, as OpenAI's audio_start_ms says.
             wanted = self._received - self._index(ms)
             turn.add(self._padding[-wanted:] if wanted > 0 else self._padding[:0])
+        turn.start_ms = (self._received - turn.samples) * 1000 // SAMPLE_RATE
         self._padding = np.zeros(0, np.int16)
         self._turn = turn
         await self._emit(SpeechStarted(turn.item_id, ms))
@@ -282,17 +307,18 @@ class LiveSession:
         audio = turn.audio()
         try:
             # A pause's text is asked for as a final one: it usually becomes the final.
-            text = await self._transcribe(audio, urgent)
+            heard = await self._transcribe(audio, urgent)
         except StepAudioError:
             return  # the final transcription says what went wrong, if it still does
-        if text is None:
+        if heard is None:
             return
-        text = text.strip()
+        text = heard.text.strip()
         # Shown: what two hypotheses agree on. (Showing the first one's words at once is
         # faster, but Whisper's first guess at a second of speech is too often wrong, and
         # shown words stand.)
         stable = agreed(turn.hypothesis, text) if turn.hypothesis else ""
         turn.hypothesis, turn.covered = text, len(audio)
+        turn.hypothesis_words = heard.words
         if turn.final:
             return
         if len(stable) > len(turn.shown) and stable.startswith(turn.shown):
@@ -304,13 +330,20 @@ class LiveSession:
         spoken = turn.speech_end is not None and turn.covered >= turn.speech_end
         try:
             # Only silence after what the last hypothesis heard: it is the final text.
-            text = turn.hypothesis if spoken else await self._transcribe(audio, True)
+            if spoken:
+                heard: Heard | None = Heard(turn.hypothesis, turn.hypothesis_words)
+            else:
+                heard = await self._transcribe(audio, True)
         except StepAudioError as exc:
             await self._emit(Failed(turn.item_id, exc))
             return
-        text = (text or "").strip()
+        heard = heard or Heard("")
+        text = heard.text.strip()
         rest = continuation(turn.shown, text)
         if rest:
             await self._emit(Delta(turn.item_id, rest))
         transcript = turn.shown + rest
-        await self._emit(Completed(turn.item_id, transcript, len(audio) / SAMPLE_RATE, audio))
+        seconds = len(audio) / SAMPLE_RATE
+        await self._emit(
+            Completed(turn.item_id, transcript, seconds, audio, heard.words, turn.start_ms)
+        )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stepaudio.config import LiveSettings
+from stepaudio.live.session import Heard, Word
 from stepaudio.params import ProcessParams
 from stepaudio.service import Admission, Lifecycle, Pcm
 
@@ -36,7 +37,7 @@ class LiveState:
         final: bool,
         face: str,
         owner: str,
-    ) -> str | None:
+    ) -> Heard | None:
         """A turn's text through the service's lifecycle, as any request. A partial is
         declined (None) while another partial or any final text is running or waiting,
         and runs in the background lane so that final texts (anyone's) go first; its
@@ -62,7 +63,12 @@ async def _run(
     owner: str,
     *,
     background: bool,
-) -> str:
+) -> Heard:
     async with lifecycle.open(Pcm(samples), params, face=face, owner=owner, admit=False) as run:
         result = await run.result(background=background)
-    return result.transcript or result.answer
+    words = tuple(
+        Word(w.word.strip(), w.start, w.end)
+        for segment in result.segments
+        for w in segment.words or ()
+    )
+    return Heard(result.transcript or result.answer, words)
