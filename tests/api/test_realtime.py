@@ -482,3 +482,46 @@ def test_word_times_when_asked_from_the_sessions_start(tmp_path):
             send(ws, type="input_audio_buffer.commit")
             plain, _ = until(ws, "conversation.item.input_audio_transcription.completed")
         assert "words" not in plain
+
+
+def test_a_session_saved_as_a_task(tmp_path):
+    """``save=MODE``: the session's audio becomes a task of that mode when it ends, by
+    the client's ``session.close`` (the task id is said) or by a disconnect (the task is
+    in the key's list); a bad mode refuses the session at once."""
+    import httpx
+
+    with serve_scripted(tmp_path, api_keys=[KEY], task_poll_s=0.1) as (url, _):
+        base = url.replace("http://", "ws://")
+        with open_session(base, "?intent=transcription&save=asr") as ws:
+            until(ws, "session.created")
+            manual(ws)
+            append(ws, JFK)
+            send(ws, type="input_audio_buffer.commit")
+            send(ws, type="session.close")
+            saved, _ = until(ws, "stepaudio.session.saved")
+            until(ws, "session.closed")
+        with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+            deadline = time.monotonic() + 30
+            while (task := client.get(f"/api/task/{saved['task_id']}").json())[
+                "status"
+            ] != "completed":
+                assert (
+                    task["status"] in ("pending", "processing") and time.monotonic() < deadline
+                ), task
+                time.sleep(0.1)
+            assert re.fullmatch(r"heard 11\.0\d s, rms \d+", task["result"]["transcript"]), task
+            # A client that just goes away still leaves its session as a task.
+            ws = open_session(base, "?intent=transcription&save=s2t")
+            until(ws, "session.created")
+            append(ws, JFK[: 24000 * 2 * 2])
+            time.sleep(0.3)
+            ws.close()
+            deadline = time.monotonic() + 10
+            while not any(
+                t["params"]["mode"] == "s2t" for t in client.get("/api/tasks").json()["tasks"]
+            ):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        with open_session(base, "?intent=transcription&save=poem") as ws:
+            error, _ = until(ws, "error")
+            assert error["error"]["param"] == "save"

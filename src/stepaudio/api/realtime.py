@@ -31,6 +31,7 @@ from starlette.websockets import WebSocketDisconnected, WebSocketState
 
 from stepaudio.api.errors import websocket_error
 from stepaudio.api.realtime_audio import AudioIn
+from stepaudio.api.realtime_recording import SessionRecording
 from stepaudio.api.services import Services, model_label
 from stepaudio.config import LiveSettings
 from stepaudio.errors import (
@@ -115,7 +116,12 @@ async def realtime(websocket: WebSocket) -> None:
         await refuse(websocket, exc, 1013)
         return
     try:
-        await TranscriptionSession(websocket, services).run()
+        session = TranscriptionSession(websocket, services)
+        if websocket.query_params.get("save"):
+            await session.record(websocket.query_params["save"])
+        await session.run()
+    except StepAudioError as exc:
+        await refuse(websocket, exc, websocket_error(exc)[1] or 1008)
     finally:
         ticket.release()
 
@@ -142,8 +148,36 @@ class TranscriptionSession:
         self.audio = AudioIn("audio/pcm", 24000)
         self.include: list[str] = []
         self.older_shape = False
+        self.recording: SessionRecording | None = None
         self._send_lock = asyncio.Lock()
         self.live = self._live()
+
+    async def record(self, mode: str) -> None:
+        """Keep the session's audio, to become a task of ``mode`` when it ends. The key's
+        task quota is checked now: a session that could not be kept is refused at once."""
+        store = self.services.tasks
+        if store is None:
+            raise BadRequest("No task store: sessions cannot be saved.", param="save")
+        try:
+            params = ProcessParams(mode=mode)
+        except ValueError:
+            modes = ", ".join(m.value for m in Mode)
+            raise InvalidParameter(f"'save' must be a mode: {modes}.", param="save") from None
+        await store.check_pending_quota(self.owner)
+        self.recording = SessionRecording(self.services.pipeline.tmp_dir, params)
+
+    async def _save(self) -> None:
+        """The recording becomes a task; said to the client if it is still there."""
+        recording, self.recording = self.recording, None
+        if recording is None or self.services.tasks is None:
+            return
+        try:
+            task = await recording.save(self.services.tasks, self.owner, f"{self.id}.wav")
+        except StepAudioError as exc:
+            await self.send_error(exc)
+            return
+        if task is not None:
+            await self.send({"type": "stepaudio.session.saved", "task_id": task.task_id})
 
     def _live(self) -> LiveSession:
         return LiveSession(
@@ -175,6 +209,7 @@ class TranscriptionSession:
             pass  # the client is gone: its turns are dropped, its place freed
         finally:
             await self.live.close()
+            await self._save()
 
     async def _timed_out(self, session_over: bool) -> None:
         if session_over:
@@ -183,6 +218,7 @@ class TranscriptionSession:
         else:
             message, code = "No event for too long; the session is closed.", "idle_timeout"
         await self.send_error(BadRequest(message, code=code))
+        await self._save()
         await self.ws.close(1000)
 
     # -- client events ------------------------------------------------------------------
@@ -206,6 +242,14 @@ class TranscriptionSession:
             await self.live.commit()
         elif kind == "input_audio_buffer.clear":
             await self.live.clear()
+        elif kind == "session.close":
+            # Ours for transcription sessions (OpenAI's translation sessions have it): the
+            # last turns transcribed, the session saved if asked, then closed.
+            await self.live.drain()
+            await self._save()
+            await self.send({"type": "session.closed"})
+            await self.ws.close(1000)
+            raise WebSocketDisconnect(1000)
         elif kind == "session.update":
             self.older_shape = False
             self._configure_current(_object(event.get("session"), "session"))
@@ -228,7 +272,10 @@ class TranscriptionSession:
             data = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidParameter("'audio' is not valid base64.", param="audio") from None
-        await self.live.append(self.audio.samples(data))
+        samples = self.audio.samples(data)
+        if self.recording is not None:
+            self.recording.write(samples)
+        await self.live.append(samples)
 
     def _configure_current(self, session: dict[str, Any]) -> None:
         kind = session.get("type", "transcription")
