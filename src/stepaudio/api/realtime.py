@@ -30,7 +30,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketDisconnected, WebSocketState
 
 from stepaudio.api.errors import websocket_error
-from stepaudio.api.realtime_audio import AudioIn
+from stepaudio.api.realtime_config import SessionConfig, object_param
 from stepaudio.api.realtime_recording import SessionRecording
 from stepaudio.api.services import Services, model_label
 from stepaudio.config import LiveSettings
@@ -52,7 +52,6 @@ from stepaudio.live import (
     SpeechStarted,
     SpeechStopped,
     StreamingVad,
-    VadConfig,
 )
 from stepaudio.live.session import Heard
 from stepaudio.live.state import LiveState
@@ -140,14 +139,10 @@ class TranscriptionSession:
         self.services = services
         self.limits: LiveSettings = services.settings.live
         self.owner = websocket.scope["state"]["caller"]
-        self.id = "sess_" + secrets.token_hex(10)
-        self.model = websocket.query_params.get("model") or "gpt-4o-transcribe"
-        self.language: str | None = None
-        self.prompt = ""
-        self.vad: VadConfig | None = VadConfig()
-        self.audio = AudioIn("audio/pcm", 24000)
-        self.include: list[str] = []
-        self.older_shape = False
+        names = list(dict.fromkeys([model_label(services), *OPENAI_MODELS]))
+        self.config = SessionConfig(names)
+        if websocket.query_params.get("model"):
+            self.config.model = websocket.query_params["model"]
         self.recording: SessionRecording | None = None
         self._send_lock = asyncio.Lock()
         self.live = self._live()
@@ -172,7 +167,7 @@ class TranscriptionSession:
         if recording is None or self.services.tasks is None:
             return
         try:
-            task = await recording.save(self.services.tasks, self.owner, f"{self.id}.wav")
+            task = await recording.save(self.services.tasks, self.owner, f"{self.config.id}.wav")
         except StepAudioError as exc:
             await self.send_error(exc)
             return
@@ -183,14 +178,14 @@ class TranscriptionSession:
         return LiveSession(
             self._transcribe,
             self._on_live,
-            vad=StreamingVad(self.vad) if self.vad else None,
+            vad=StreamingVad(self.config.vad) if self.config.vad else None,
             partial_interval_s=self.limits.partial_interval_s,
             max_turn_s=self.limits.max_turn_s,
         )
 
     async def run(self) -> None:
         started = time.monotonic()
-        await self.send({"type": "session.created", "session": self.session()})
+        await self.send({"type": "session.created", "session": self.config.as_dict()})
         try:
             while True:
                 left = self.limits.max_session_s - (time.monotonic() - started)
@@ -250,14 +245,17 @@ class TranscriptionSession:
             await self.send({"type": "session.closed"})
             await self.ws.close(1000)
             raise WebSocketDisconnect(1000)
-        elif kind == "session.update":
-            self.older_shape = False
-            self._configure_current(_object(event.get("session"), "session"))
-            await self.send({"type": "session.updated", "session": self.session()})
-        elif kind == "transcription_session.update":
-            self.older_shape = True
-            self._configure_older(_object(event.get("session"), "session"))
-            await self.send({"type": "transcription_session.updated", "session": self.session()})
+        elif kind in ("session.update", "transcription_session.update"):
+            vad = self.config.vad
+            session = object_param(event.get("session"), "session")
+            if kind == "session.update":
+                self.config.update_current(session)
+            else:
+                self.config.update_older(session)
+            if self.config.vad != vad:
+                self.live.vad = StreamingVad(self.config.vad) if self.config.vad else None
+            updated = kind.replace(".update", ".updated")
+            await self.send({"type": updated, "session": self.config.as_dict()})
         else:
             raise UnknownEvent(f"Unknown event type '{kind[:64]}'.", param="type")
 
@@ -272,145 +270,19 @@ class TranscriptionSession:
             data = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidParameter("'audio' is not valid base64.", param="audio") from None
-        samples = self.audio.samples(data)
+        samples = self.config.audio.samples(data)
         if self.recording is not None:
             self.recording.write(samples)
         await self.live.append(samples)
-
-    def _configure_current(self, session: dict[str, Any]) -> None:
-        kind = session.get("type", "transcription")
-        if kind != "transcription":
-            raise InvalidParameter(
-                "Only transcription sessions are served here.", param="session.type"
-            )
-        inputs = _object(
-            _object(session.get("audio", {}), "session.audio").get("input", {}),
-            "session.audio.input",
-        )
-        if "format" in inputs:
-            fmt = _object(inputs["format"], "session.audio.input.format")
-            name = fmt.get("type", "audio/pcm")
-            self._set_format(name, fmt.get("rate", 24000 if name == "audio/pcm" else None))
-        if "transcription" in inputs:
-            self._set_transcription(inputs["transcription"], "session.audio.input.transcription")
-        if "turn_detection" in inputs:
-            self._set_vad(inputs["turn_detection"], "session.audio.input.turn_detection")
-        if "include" in session:
-            self.include = _include(session["include"])
-
-    def _configure_older(self, session: dict[str, Any]) -> None:
-        if "input_audio_format" in session:
-            self._set_format(session["input_audio_format"], None)
-        if "input_audio_transcription" in session:
-            self._set_transcription(
-                session["input_audio_transcription"], "session.input_audio_transcription"
-            )
-        if "turn_detection" in session:
-            self._set_vad(session["turn_detection"], "session.turn_detection")
-        if "include" in session:
-            self.include = _include(session["include"])
-
-    def _set_format(self, name: object, rate: object) -> None:
-        if not isinstance(name, str) or not (rate is None or isinstance(rate, int)):
-            raise InvalidParameter("Unsupported audio format.", param="session.audio.input.format")
-        if name != self.audio.name or (rate or self.audio.rate) != self.audio.rate:
-            self.audio = AudioIn(name, rate)
-
-    def _set_transcription(self, value: object, param: str) -> None:
-        if value is None:
-            return
-        settings = _object(value, param)
-        model = settings.get("model", self.model)
-        if model not in self.model_names():
-            raise InvalidParameter(
-                f"Unknown transcription model '{str(model)[:64]}'; this server takes: "
-                f"{', '.join(self.model_names())}.",
-                param=f"{param}.model",
-            )
-        language = settings.get("language")
-        prompt = settings.get("prompt") or ""
-        params = ProcessParams(mode=Mode.ASR, language=language or None, prompt=prompt or None)
-        self.model, self.language, self.prompt = model, params.language, params.prompt or ""
-
-    def _set_vad(self, value: object, param: str) -> None:
-        if value is None:
-            vad = None
-        else:
-            fields = _object(value, param)
-            if fields.get("type", "server_vad") != "server_vad":
-                raise InvalidParameter(
-                    "Only server_vad turn detection (or null) is served here.",
-                    param=f"{param}.type",
-                )
-            try:
-                vad = VadConfig(
-                    threshold=float(fields.get("threshold") or 0.5),
-                    prefix_padding_ms=int(fields.get("prefix_padding_ms") or 300),
-                    silence_duration_ms=int(fields.get("silence_duration_ms") or 500),
-                )
-            except (TypeError, ValueError):
-                raise InvalidParameter("Bad turn_detection values.", param=param) from None
-            if not (
-                0 <= vad.threshold <= 1
-                and 0 <= vad.prefix_padding_ms <= 5000
-                and 100 <= vad.silence_duration_ms <= 10000
-            ):
-                raise InvalidParameter("turn_detection values out of range.", param=param)
-        if vad != self.vad:
-            self.vad = vad
-            self.live.vad = StreamingVad(vad) if vad else None
-
-    def model_names(self) -> list[str]:
-        return list(dict.fromkeys([model_label(self.services), *OPENAI_MODELS]))
-
-    def session(self) -> dict[str, Any]:
-        vad = (
-            {
-                "type": "server_vad",
-                "threshold": self.vad.threshold,
-                "prefix_padding_ms": self.vad.prefix_padding_ms,
-                "silence_duration_ms": self.vad.silence_duration_ms,
-            }
-            if self.vad
-            else None
-        )
-        transcription = {"model": self.model, "language": self.language, "prompt": self.prompt}
-        if self.older_shape:
-            return {
-                "id": self.id,
-                "object": "realtime.transcription_session",
-                "input_audio_format": self.audio.name,
-                "input_audio_transcription": transcription,
-                "turn_detection": vad,
-                "input_audio_noise_reduction": None,
-                "include": self.include,
-            }
-        fmt: dict[str, Any] = {"type": self.audio.name}
-        if self.audio.name == "audio/pcm":
-            fmt["rate"] = self.audio.rate
-        return {
-            "type": "transcription",
-            "id": self.id,
-            "object": "realtime.transcription_session",
-            "audio": {
-                "input": {
-                    "format": fmt,
-                    "transcription": transcription,
-                    "turn_detection": vad,
-                    "noise_reduction": None,
-                }
-            },
-            "include": self.include,
-        }
 
     # -- transcription and server events -------------------------------------------------
 
     async def _transcribe(self, samples: Any, final: bool) -> Heard | None:
         params = ProcessParams(
             mode=Mode.ASR,
-            language=self.language,
-            prompt=self.prompt or None,
-            word_timestamps=WORDS in self.include,
+            language=self.config.language,
+            prompt=self.config.prompt or None,
+            word_timestamps=WORDS in self.config.include,
         )
         live, lifecycle = live_state(self.services), self.services.lifecycle
         return await live.transcribe(
@@ -419,7 +291,7 @@ class TranscriptionSession:
 
     async def _on_live(self, event: LiveEvent) -> None:
         wire = _wire(event)
-        if isinstance(event, Completed) and WORDS in self.include:
+        if isinstance(event, Completed) and WORDS in self.config.include:
             # Ours, where OpenAI has none: each word's times, from the session's start.
             offset = event.start_ms / 1000
             wire["words"] = [
@@ -444,22 +316,6 @@ class TranscriptionSession:
         event, _ = websocket_error(exc)
         event["error"]["event_id"] = client_event_id
         await self.send(event)
-
-
-def _include(value: object) -> list[str]:
-    """``include``: OpenAI's values are taken (``…logprobs`` gives nothing here: Whisper's
-    token probabilities are not kept) and ours, ``item.input_audio_transcription.words``."""
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 8:
-        raise InvalidParameter("'include' must be a list of strings.", param="session.include")
-    return list(value)
-
-
-def _object(value: object, param: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidParameter(f"'{param}' must be an object.", param=param)
-    return value
 
 
 def _wire(event: LiveEvent) -> dict[str, Any]:
