@@ -36,31 +36,46 @@ def at_24k(pcm: np.ndarray) -> np.ndarray:
     return np.interp(idx, np.arange(len(pcm)), pcm).astype(np.int16)
 
 
-async def transcribe(url: str, pcm24: np.ndarray) -> list[lk_stt.SpeechEvent]:
+async def transcribe(
+    url: str,
+    pcm24: np.ndarray,
+    language: str = "en",
+    key: str = KEY,
+    pace: float = 4.0,
+    **options: object,
+) -> list[lk_stt.SpeechEvent]:
+    """The plugin's speech events for ``pcm24`` pushed in 100 ms frames at ``pace`` times
+    real time."""
     async with aiohttp.ClientSession() as http:
-        stt = lk_openai.STT(base_url=f"{url}/v1", api_key=KEY, use_realtime=True, language="en")
+        stt = lk_openai.STT(base_url=f"{url}/v1", api_key=key, use_realtime=True, language=language)
         stt._session = http  # outside an agent job: the plugin's HTTP session, given
         stream = stt.stream()
 
         async def push() -> None:
-            for i in range(0, len(pcm24), 2400):  # 100 ms frames, four times real time
+            for i in range(0, len(pcm24), 2400):
                 frame = pcm24[i : i + 2400]
                 stream.push_frame(rtc.AudioFrame(frame.tobytes(), 24000, 1, len(frame)))
-                await asyncio.sleep(0.025)
+                await asyncio.sleep(0.1 / pace)
             stream.end_input()
 
         pusher = asyncio.create_task(push())
         events: list[lk_stt.SpeechEvent] = []
+
+        async def collect() -> None:
+            async for event in stream:
+                events.append(event)
+
+        collector = asyncio.create_task(collect())
         try:
-            while True:
-                try:
-                    # The plugin keeps its socket for the next utterance: stop when quiet.
-                    events.append(await asyncio.wait_for(anext(stream), timeout=3))
-                except (TimeoutError, StopAsyncIteration):
-                    if pusher.done():
-                        break
-        finally:
             await pusher
+            # The plugin keeps its socket for the next utterance: stop once it is quiet.
+            seen = -1
+            while seen != len(events) and not collector.done():
+                seen = len(events)
+                await asyncio.sleep(3)
+        finally:
+            collector.cancel()
+            await asyncio.gather(collector, return_exceptions=True)
             await stream.aclose()
             await stt.aclose()
         return events

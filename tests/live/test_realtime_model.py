@@ -175,3 +175,38 @@ def test_a_live_translation_session_speaks_the_target_language(server):
     text = "".join(out)
     assert len(re.findall(r"[\u4e00-\u9fff]", text)) >= 10, text
     assert len(re.findall(r"[A-Za-z]{3,}", text)) <= 2, text
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_livekit_plugin_on_the_real_model(server, language, tmp_path):
+    """LiveKit's OpenAI STT plugin, unmodified, English and Mandarin at real-time pace:
+    its final transcripts together are nearly as good as the file transcript. English
+    is allowed one word of JFK's 22 more than the SDK's session: through this plugin
+    Whisper base hears the short turn "ask not" as "is not" (docs/live.md)."""
+    from livekit.agents import stt as lk_stt
+
+    from tests.api.test_realtime_livekit import at_24k as frames_24k
+    from tests.api.test_realtime_livekit import transcribe as livekit_transcribe
+
+    names = CASES[language]
+    pcm = recording(names)
+    openai_vad = {
+        "type": "server_vad",
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 500,
+    }
+    events = asyncio.run(
+        livekit_transcribe(
+            server, frames_24k(pcm), language, key="unused", pace=1.0, turn_detection=openai_vad
+        )
+    )
+    finals = [
+        e.alternatives[0].text for e in events if e.type == lk_stt.SpeechEventType.FINAL_TRANSCRIPT
+    ]
+    assert finals
+    refs = [" ".join(reference({"ref": n.rsplit(".", 1)[0] + ".txt"}) for n in names)]
+    live = ("" if language == "zh" else " ").join(finals)
+    whole = file_transcript(server, pcm, language, tmp_path)
+    score = cer if language == "zh" else wer
+    assert score(refs, [live]) <= score(refs, [whole]) + (0.03 if language == "zh" else 0.05)

@@ -281,7 +281,8 @@ class TranscriptionSession:
         params = ProcessParams(
             mode=Mode.ASR,
             language=self.config.language,
-            prompt=self.config.prompt or None,
+            # The client's prompt, then what was said before this turn.
+            prompt=" ".join(filter(None, [self.config.prompt, self.live.context])) or None,
             word_timestamps=WORDS in self.config.include,
         )
         live, lifecycle = live_state(self.services), self.services.lifecycle

@@ -171,7 +171,7 @@ class TranslationSession:
             self.transcribe_input = value
 
     async def _transcribe(self, samples: Any, final: bool) -> Heard | None:
-        params = ProcessParams(mode=Mode.ASR)
+        params = ProcessParams(mode=Mode.ASR, prompt=self.live.context or None)
         live, lifecycle = live_state(self.services), self.services.lifecycle
         return await live.transcribe(
             lifecycle, samples, params, final=final, face="realtime_translation", owner=self.owner

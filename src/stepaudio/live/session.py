@@ -99,6 +99,9 @@ Transcribe = Callable[[np.ndarray, bool], Awaitable[Heard | None]]
 partial may be declined (None): the service is busy with others' final texts."""
 Emit = Callable[[LiveEvent], Awaitable[None]]
 
+CONTEXT_CHARS = 200
+"""How much of the session's text so far is kept as the next turns' context."""
+
 MIN_COMMIT_MS = 100
 """OpenAI refuses to commit less audio than this."""
 
@@ -157,6 +160,9 @@ class LiveSession:
         self._padding = np.zeros(0, np.int16)
         self._received = 0
         self._previous_item: str | None = None
+        self.context = ""
+        """The end of the session's final texts: Whisper hears a short turn ("ask not")
+        far better with what was said before it as its prompt."""
         self._jobs: asyncio.Queue[_Turn | asyncio.Future[None]] = asyncio.Queue()
         self._partial: _Turn | None = None
         self._urgent = False
@@ -343,6 +349,8 @@ class LiveSession:
         if rest:
             await self._emit(Delta(turn.item_id, rest))
         transcript = turn.shown + rest
+        if transcript:
+            self.context = f"{self.context} {transcript}".strip()[-CONTEXT_CHARS:]
         seconds = len(audio) / SAMPLE_RATE
         await self._emit(
             Completed(turn.item_id, transcript, seconds, audio, heard.words, turn.start_ms)

@@ -33,8 +33,8 @@ class VadConfig:
 
 @dataclass(frozen=True)
 class Boundary:
-    """What changed at ``ms`` from the stream's start: speech ``start``ed, ``pause``d (its
-    first silent frame: the turn may be over), ``resume``d within the silence allowed, or
+    """What changed at ``ms`` from the stream's start: speech ``start``ed, ``pause``d (about
+    200 ms of silence: the turn may be over), ``resume``d within the silence allowed, or
     ``stop``ped (``silence_duration_ms`` of silence: the turn is over)."""
 
     kind: Literal["start", "pause", "resume", "stop"]
@@ -72,6 +72,10 @@ class StreamingVad:
         self.speaking = False
         self._silence_ms = 0
         self._stopped_ms = 0
+        # A pause is declared a little into the silence, not at its first frame: the
+        # VAD calls a word's soft ending silence, and a text made then would lose it.
+        settle = min(200, config.silence_duration_ms // 2)
+        self._pause_ms = max(_FRAME_MS, settle // _FRAME_MS * _FRAME_MS)
 
     def feed(self, samples: np.ndarray) -> list[Boundary]:
         audio = np.concatenate([self._pending, samples.astype(np.float32) / 32768.0])
@@ -100,10 +104,10 @@ class StreamingVad:
                 return Boundary("start", max(self._stopped_ms, start))
             return None
         if speech:
-            paused, self._silence_ms = self._silence_ms > 0, 0
+            paused, self._silence_ms = self._silence_ms >= self._pause_ms, 0
             return Boundary("resume", self._ms) if paused else None
         self._silence_ms += _FRAME_MS
         if self._silence_ms >= self.config.silence_duration_ms:
             self.speaking, self._stopped_ms = False, self._ms
             return Boundary("stop", self._ms)
-        return Boundary("pause", self._ms) if self._silence_ms == _FRAME_MS else None
+        return Boundary("pause", self._ms) if self._silence_ms == self._pause_ms else None
