@@ -175,8 +175,11 @@ class GuardMiddleware:
         if scope["type"] == "websocket" and "Cookie" in found.headers:
             # A page of another site can open a WebSocket with our cookie (no CORS on
             # WebSockets): a session cookie counts only from our own pages.
+            # Hosts, not ports: a proxy may forward Host without the port the page used,
+            # and cookies are the host's whatever the port.
             origin = headers.get("origin")
-            if origin is not None and urlsplit(origin).netloc != headers.get("host"):
+            host = urlsplit("//" + headers.get("host", "")).hostname
+            if origin is not None and urlsplit(origin).hostname != host:
                 return None
         return found.owner
 
