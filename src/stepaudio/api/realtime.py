@@ -20,16 +20,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
-import json
-import secrets
 import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.websockets import WebSocketDisconnected, WebSocketState
+from starlette.websockets import WebSocketDisconnected
 
 from stepaudio.api.errors import websocket_error
+from stepaudio.api.live_socket import (
+    EventSender,
+    UnknownEvent,
+    accept,
+    live_state,
+    parse_event,
+    refuse,
+)
 from stepaudio.api.realtime_config import SessionConfig, object_param
 from stepaudio.api.realtime_recording import SessionRecording
 from stepaudio.api.services import Services, model_label
@@ -38,7 +43,6 @@ from stepaudio.errors import (
     BadRequest,
     InvalidParameter,
     PayloadTooLarge,
-    QueueFull,
     StepAudioError,
 )
 from stepaudio.live import (
@@ -54,7 +58,6 @@ from stepaudio.live import (
     StreamingVad,
 )
 from stepaudio.live.session import Heard
-from stepaudio.live.state import LiveState
 from stepaudio.params import Mode, ProcessParams
 
 router = APIRouter()
@@ -68,37 +71,12 @@ WORDS = "item.input_audio_transcription.words"
 """Our ``include`` value (OpenAI has none for it): ``completed`` carries ``words``."""
 
 
-class UnknownEvent(BadRequest):
-    default_code = "unknown_event"
-
-
-def live_state(services: Services) -> LiveState:
-    """What this service's live sessions share, made on first use."""
-    if services.live is None:
-        services.live = LiveState.from_settings(services.settings.live)
-    return services.live
-
-
-def parse_event(message: str) -> dict[str, Any]:
-    """A client event: a JSON object with a ``type``."""
-    try:
-        event = json.loads(message)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"The event is not JSON: {exc.msg}.", code="invalid_json") from None
-    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        raise BadRequest("An event is a JSON object with a 'type'.", param="type")
-    return event
-
-
-def event_id() -> str:
-    return "event_" + secrets.token_hex(10)
-
-
 @router.websocket("/v1/realtime")
 async def realtime(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
-    offered = websocket.scope.get("subprotocols", [])
-    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+    ticket = await accept(websocket, services)
+    if ticket is None:
+        return
     intent = websocket.query_params.get("intent")
     if intent != "transcription":
         refusal = InvalidParameter(
@@ -106,13 +84,8 @@ async def realtime(websocket: WebSocket) -> None:
             "?intent=transcription (or use /v1/realtime/translations).",
             param="intent",
         )
+        ticket.release()
         await refuse(websocket, refusal, 1008)
-        return
-    try:
-        ticket = live_state(services).sessions.admit(websocket.scope["state"]["caller"])
-    except QueueFull as exc:
-        exc.code = "session_limit_reached"
-        await refuse(websocket, exc, 1013)
         return
     try:
         session = TranscriptionSession(websocket, services)
@@ -123,12 +96,6 @@ async def realtime(websocket: WebSocket) -> None:
         await refuse(websocket, exc, websocket_error(exc)[1] or 1008)
     finally:
         ticket.release()
-
-
-async def refuse(websocket: WebSocket, exc: StepAudioError, code: int) -> None:
-    event, _ = websocket_error(exc)
-    await websocket.send_text(json.dumps({**event, "event_id": event_id()}))
-    await websocket.close(code)
 
 
 class TranscriptionSession:
@@ -144,7 +111,7 @@ class TranscriptionSession:
         if websocket.query_params.get("model"):
             self.config.model = websocket.query_params["model"]
         self.recording: SessionRecording | None = None
-        self._send_lock = asyncio.Lock()
+        self.events = EventSender(websocket)
         self.live = self._live()
 
     async def record(self, mode: str) -> None:
@@ -306,17 +273,10 @@ class TranscriptionSession:
         await self.send(wire)
 
     async def send(self, event: dict[str, Any]) -> None:
-        async with self._send_lock:
-            if self.ws.client_state is not WebSocketState.CONNECTED:
-                return
-            # A client gone mid-send: the receive loop ends the session.
-            with contextlib.suppress(WebSocketDisconnect, WebSocketDisconnected, RuntimeError):
-                await self.ws.send_text(json.dumps({"event_id": event_id(), **event}))
+        await self.events.send(event)
 
     async def send_error(self, exc: StepAudioError, client_event_id: str | None = None) -> None:
-        event, _ = websocket_error(exc)
-        event["error"]["event_id"] = client_event_id
-        await self.send(event)
+        await self.events.send_error(exc, client_event_id)
 
 
 def _wire(event: LiveEvent) -> dict[str, Any]:

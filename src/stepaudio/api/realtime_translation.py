@@ -17,21 +17,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
-import json
 import secrets
 import time
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.websockets import WebSocketDisconnected, WebSocketState
+from starlette.websockets import WebSocketDisconnected
 
-from stepaudio.api.errors import websocket_error
-from stepaudio.api.realtime import UnknownEvent, event_id, live_state, parse_event, refuse
+from stepaudio.api.live_socket import EventSender, UnknownEvent, accept, live_state, parse_event
 from stepaudio.api.realtime_audio import AudioIn
 from stepaudio.api.services import Services
-from stepaudio.errors import BadRequest, InvalidParameter, QueueFull, StepAudioError
+from stepaudio.errors import BadRequest, InvalidParameter, StepAudioError
 from stepaudio.live import Completed, Delta, LiveEvent, LiveSession, StreamingVad, VadConfig
 from stepaudio.live.session import Heard
 from stepaudio.params import Mode, ProcessParams
@@ -43,13 +40,8 @@ router = APIRouter()
 @router.websocket("/v1/realtime/translations")
 async def translations(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
-    offered = websocket.scope.get("subprotocols", [])
-    await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
-    try:
-        ticket = live_state(services).sessions.admit(websocket.scope["state"]["caller"])
-    except QueueFull as exc:
-        exc.code = "session_limit_reached"
-        await refuse(websocket, exc, 1013)
+    ticket = await accept(websocket, services)
+    if ticket is None:
         return
     try:
         await TranslationSession(websocket, services).run()
@@ -69,7 +61,7 @@ class TranslationSession:
         self.transcribe_input: dict[str, Any] | None = None
         self.audio = AudioIn("audio/pcm", 24000)
         self.created = int(time.time())
-        self._send_lock = asyncio.Lock()
+        self.events = EventSender(websocket)
         self._translated = 0
         self._source_item: str | None = None
         self._translations: asyncio.Queue[np.ndarray] = asyncio.Queue()
@@ -216,15 +208,10 @@ class TranslationSession:
         return result.answer.strip()
 
     async def send(self, event: dict[str, Any]) -> None:
-        async with self._send_lock:
-            if self.ws.client_state is not WebSocketState.CONNECTED:
-                return
-            with contextlib.suppress(WebSocketDisconnect, WebSocketDisconnected, RuntimeError):
-                await self.ws.send_text(json.dumps({"event_id": event_id(), **event}))
+        await self.events.send(event)
 
     async def send_error(self, exc: StepAudioError) -> None:
-        event, _ = websocket_error(exc)
-        await self.send(event)
+        await self.events.send_error(exc)
 
 
 def _spaced(text: str) -> str:
