@@ -4,9 +4,12 @@ sessions), reading a client event, and sending server events one at a time."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import secrets
+import time
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -14,7 +17,13 @@ from starlette.websockets import WebSocketDisconnected, WebSocketState
 
 from stepaudio.api.errors import websocket_error
 from stepaudio.api.services import Services
-from stepaudio.errors import BadRequest, QueueFull, StepAudioError
+from stepaudio.errors import (
+    BadRequest,
+    InvalidParameter,
+    PayloadTooLarge,
+    QueueFull,
+    StepAudioError,
+)
 from stepaudio.live.state import LiveState
 from stepaudio.service import Ticket
 
@@ -43,6 +52,27 @@ def parse_event(message: str) -> dict[str, Any]:
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise BadRequest("An event is a JSON object with a 'type'.", param="type")
     return event
+
+
+def appended_audio(audio: object, max_mb: float) -> bytes:
+    """The bytes of an ``…input_audio_buffer.append`` event's ``audio`` (base64), its size
+    counted before it is decoded."""
+    if not isinstance(audio, str):
+        raise InvalidParameter("'audio' must be base64 audio.", param="audio")
+    if len(audio) > max_mb * 1024 * 1024:
+        raise PayloadTooLarge(f"An append may carry {max_mb:g} MiB at most.", param="audio")
+    try:
+        return base64.b64decode(audio, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidParameter("'audio' is not valid base64.", param="audio") from None
+
+
+async def keep_pace(received_s: float, started: float, max_lead_s: float) -> None:
+    """A client ahead of real time by more than ``max_lead_s`` waits here, before its next
+    event is read: the socket pushes back, nothing piles up in memory."""
+    lead = received_s - (time.monotonic() - started)
+    if lead > max_lead_s:
+        await asyncio.sleep(lead - max_lead_s)
 
 
 async def accept(websocket: WebSocket, services: Services) -> Ticket | None:

@@ -18,8 +18,6 @@ guard); a session holds one place of ``live.max_sessions`` for its life.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import time
 from typing import Any
 
@@ -31,6 +29,8 @@ from stepaudio.api.live_socket import (
     EventSender,
     UnknownEvent,
     accept,
+    appended_audio,
+    keep_pace,
     live_state,
     parse_event,
     refuse,
@@ -42,7 +42,6 @@ from stepaudio.config import LiveSettings
 from stepaudio.errors import (
     BadRequest,
     InvalidParameter,
-    PayloadTooLarge,
     StepAudioError,
 )
 from stepaudio.live import (
@@ -163,10 +162,7 @@ class TranscriptionSession:
                     await self._timed_out(left <= self.limits.idle_timeout_s)
                     return
                 await self.handle(message)
-                # A client ahead of real time waits here: the socket pushes back.
-                lead = self.live.received_seconds - (time.monotonic() - started)
-                if lead > self.limits.max_lead_s:
-                    await asyncio.sleep(lead - self.limits.max_lead_s)
+                await keep_pace(self.live.received_seconds, started, self.limits.max_lead_s)
         except (WebSocketDisconnect, WebSocketDisconnected):
             pass  # the client is gone: its turns are dropped, its place freed
         finally:
@@ -227,16 +223,7 @@ class TranscriptionSession:
             raise UnknownEvent(f"Unknown event type '{kind[:64]}'.", param="type")
 
     async def _append(self, audio: object) -> None:
-        if not isinstance(audio, str):
-            raise InvalidParameter("'audio' must be base64 audio.", param="audio")
-        if len(audio) > self.limits.max_append_mb * 1024 * 1024:
-            raise PayloadTooLarge(
-                f"An append may carry {self.limits.max_append_mb:g} MiB at most.", param="audio"
-            )
-        try:
-            data = base64.b64decode(audio, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidParameter("'audio' is not valid base64.", param="audio") from None
+        data = appended_audio(audio, self.limits.max_append_mb)
         samples = self.config.audio.samples(data)
         if self.recording is not None:
             self.recording.write(samples)

@@ -15,8 +15,6 @@ request through the lifecycle like any other (mode ``translate``, face
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import secrets
 import time
 from typing import Any
@@ -25,7 +23,15 @@ import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketDisconnected
 
-from stepaudio.api.live_socket import EventSender, UnknownEvent, accept, live_state, parse_event
+from stepaudio.api.live_socket import (
+    EventSender,
+    UnknownEvent,
+    accept,
+    appended_audio,
+    keep_pace,
+    live_state,
+    parse_event,
+)
 from stepaudio.api.realtime_audio import AudioIn
 from stepaudio.api.services import Services
 from stepaudio.errors import BadRequest, InvalidParameter, StepAudioError
@@ -100,9 +106,7 @@ class TranslationSession:
                     return
                 if not await self.handle(message):
                     return
-                lead = self.live.received_seconds - (time.monotonic() - started)
-                if lead > self.limits.max_lead_s:
-                    await asyncio.sleep(lead - self.limits.max_lead_s)
+                await keep_pace(self.live.received_seconds, started, self.limits.max_lead_s)
         except (WebSocketDisconnect, WebSocketDisconnected):
             pass
         finally:
@@ -133,12 +137,7 @@ class TranslationSession:
         return True
 
     async def _append(self, audio: object) -> None:
-        if not isinstance(audio, str):
-            raise InvalidParameter("'audio' must be base64 audio.", param="audio")
-        try:
-            data = base64.b64decode(audio, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidParameter("'audio' is not valid base64.", param="audio") from None
+        data = appended_audio(audio, self.limits.max_append_mb)
         await self.live.append(self.audio.samples(data))
 
     def _configure(self, session: object) -> None:
