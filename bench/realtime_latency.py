@@ -117,19 +117,20 @@ async def session(url: str, pcm: np.ndarray) -> Session:
     return out
 
 
-def direct_times(pcm: np.ndarray, turns: list[Turn]) -> list[float]:
-    """faster-whisper on each turn's audio, called directly (same model, same beam)."""
+def direct_times(pcm: np.ndarray, turns: list[Turn]) -> tuple[list[float], str]:
+    """faster-whisper on each turn's audio, called directly (same model, same beam), and
+    the turns' texts joined."""
     from stepaudio.config import Settings
     from stepaudio.engines.embedded import EmbeddedEngine
 
     whisper = EmbeddedEngine.from_settings(Settings(_env_file=None)).whisper
-    times = []
-    for turn in turns:
+    times, texts = [], []
+    for turn in sorted(turns, key=lambda t: t.start_ms):
         audio = pcm[turn.start_ms * 16 : (turn.end_ms or turn.start_ms) * 16]
         started = time.perf_counter()
-        whisper.transcribe(audio, language="en")
+        texts.append(whisper.transcribe(audio, language="en").text)
         times.append(time.perf_counter() - started)
-    return times
+    return times, " ".join(texts)
 
 
 def pct(values: list[float], q: float) -> str:
@@ -138,7 +139,23 @@ def pct(values: list[float], q: float) -> str:
     return f"{np.percentile(values, q):.2f}"
 
 
-def summary(name: str, sessions: list[Session]) -> list[object]:
+def reference(n_clips: int) -> str:
+    return " ".join(p.with_suffix(".txt").read_text().strip() for p in clips("en")[:n_clips])
+
+
+def wer_pct(text: str, ref: str) -> float:
+    """Word error rate (%) of ``text`` against the clips' reference transcripts."""
+    from tests.helpers import wer
+
+    return 100 * wer([ref], [text])
+
+
+def session_text(session: Session) -> str:
+    """A session's completed turns joined."""
+    return " ".join(t.text for t in sorted(session.turns.values(), key=lambda t: t.start_ms))
+
+
+def summary(name: str, sessions: list[Session], ref: str) -> list[object]:
     turns = [t for s in sessions for t in s.turns.values() if t.completed_at is not None]
     # Speech began prefix_padding_ms (300) after audio_start_ms.
     first = [
@@ -162,6 +179,7 @@ def summary(name: str, sessions: list[Session]) -> list[object]:
         pct(done, 50),
         pct(done, 95),
         f"{max(behind):.2f}" if behind else "–",
+        f"{max(wer_pct(session_text(s), ref) for s in sessions):.1f}",
     ]
 
 
@@ -184,7 +202,8 @@ def main() -> None:
     from stepaudio.testing.server import serve_in_thread
 
     n = int(os.environ.get("SESSIONS", "4"))
-    pcm = recording(int(os.environ.get("CLIPS", "4")))
+    n_clips = int(os.environ.get("CLIPS", "4"))
+    pcm, ref = recording(n_clips), reference(n_clips)
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), live_max_sessions=n, _env_file=None)
@@ -193,9 +212,12 @@ def main() -> None:
             asyncio.run(session(url, pcm[: 16000 * 3]))  # loads the models
             one, many, extra = asyncio.run(scenarios(url, pcm, n))
     turns = [t for t in one[0].turns.values() if t.completed_at is not None]
-    direct = direct_times(pcm, turns)
+    direct, direct_text = direct_times(pcm, turns)
     ours = [t.completed_at - t.stopped_at for t in turns if t.stopped_at is not None]
-    rows = [summary("stepaudio /v1/realtime", one), summary(f"{n} sessions at once", many)]
+    rows = [
+        summary("stepaudio /v1/realtime", one, ref),
+        summary(f"{n} sessions at once", many, ref),
+    ]
     rows.append(
         [
             "faster-whisper direct, per turn after it ends",
@@ -207,6 +229,7 @@ def main() -> None:
             pct(direct, 50),
             pct(direct, 95),
             "–",
+            f"{wer_pct(direct_text, ref):.1f}",
         ]
     )
     show(
@@ -222,6 +245,7 @@ def main() -> None:
             "completed after stop p50 s",
             "p95 s",
             "worst lag s",
+            "WER % (worst session)",
         ],
         rows,
     )

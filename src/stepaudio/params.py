@@ -137,6 +137,9 @@ class ProcessParams(BaseModel):
     longer than the engine's largest window is clamped to it."""
     parallel: int | None = Field(None, ge=1, le=64)
     """Windows processed at once, at most (the engine's slots bound it too)."""
+    draft: bool = False
+    """A hypothesis to be checked against a later one (live partials): engines may trade a
+    little exactness for speed (the embedded Whisper: engines/whisper_draft.py)."""
     word_timestamps: bool = False
     """Times for every word of the transcript (engines that have none say so in
     ``warnings`` instead of inventing them)."""

@@ -143,7 +143,7 @@ class EmbeddedEngine:
         language, script = split_language(params.language)
         transcript = await anyio.to_thread.run_sync(
             lambda: self.whisper.transcribe(
-                job.pcm, language=language, task="transcribe", **options
+                job.pcm, language=language, task="transcribe", draft=params.draft, **options
             ),
             limiter=self._whisper_slots,
         )

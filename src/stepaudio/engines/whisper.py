@@ -123,9 +123,9 @@ class WhisperTranscriber:
         compute_type = compute_type or self._compute_type
         with self._lock:
             if compute_type not in self._models:
-                from faster_whisper import WhisperModel
+                from stepaudio.engines.whisper_draft import DraftableWhisper
 
-                self._models[compute_type] = WhisperModel(
+                self._models[compute_type] = DraftableWhisper(
                     resolve_whisper(self._name, self._models_dir),
                     device=self.device,
                     compute_type=compute_type,
@@ -156,6 +156,7 @@ class WhisperTranscriber:
         *,
         language: str | None = None,
         task: str = "transcribe",
+        draft: bool = False,
         **options: Any,
     ) -> Transcript:
         """Blocking: run in a worker thread. Times are relative to ``pcm``'s start.
@@ -163,33 +164,42 @@ class WhisperTranscriber:
         ``options`` go to faster-whisper's ``transcribe`` as they are (``temperature``,
         ``initial_prompt``, ``word_timestamps``, ``vad_filter``, ...); ``beam_size``
         defaults to this transcriber's, ``batch_size`` (0 or 1: sequential) too. Options
-        the batched path does not take (or ``vad_filter=False``) mean sequential."""
+        the batched path does not take (or ``vad_filter=False``) mean sequential.
+        ``draft``: faster and a little less exact (whisper_draft.py), for live partials."""
         if pcm.size == 0 or (pcm.max() < _SILENT_PEAK and pcm.min() > -_SILENT_PEAK):
             # Digital silence: Whisper's no-speech detector is not sure of it on every CPU
             # (0.68 here, 0.7+ elsewhere) and the words it then invents ("You") are not
             # reliably caught; nothing this quiet is speech.
             return Transcript([], language)
         audio = np.asarray(pcm, dtype=np.float32) / 32768.0
+        from stepaudio.engines.whisper_draft import drafting  # faster-whisper, when used
+
         try:
-            options.setdefault("beam_size", self.beam_size)
-            batch_size = options.pop("batch_size", self.batch_size)
-            model, language = self._model_for(audio, language)
-            if batch_size > 1 and whisper_batched.batchable(options):
-                segments, detected = whisper_batched.transcribe(
-                    model,
-                    audio,
-                    batch_size=batch_size,
-                    language=language,
-                    task=task,
-                    options=options,
-                )
-            else:
-                segments, info = model.transcribe(audio, language=language, task=task, **options)
-                detected = info.language
-            out = [_segment(s) for s in segments if not _hallucinated(s)]
+            with drafting(draft):
+                return self._transcribe(audio, language, task, options)
         except ValueError as exc:
             # faster-whisper raises ValueError for an unknown language code.
             raise InvalidParameter(str(exc), param="language") from exc
         except RuntimeError as exc:
             raise StepAudioError(f"Whisper failed: {exc}", code="whisper_error") from exc
+
+    def _transcribe(
+        self, audio: np.ndarray, language: str | None, task: str, options: dict[str, Any]
+    ) -> Transcript:
+        options.setdefault("beam_size", self.beam_size)
+        batch_size = options.pop("batch_size", self.batch_size)
+        model, language = self._model_for(audio, language)
+        if batch_size > 1 and whisper_batched.batchable(options):
+            segments, detected = whisper_batched.transcribe(
+                model,
+                audio,
+                batch_size=batch_size,
+                language=language,
+                task=task,
+                options=options,
+            )
+        else:
+            segments, info = model.transcribe(audio, language=language, task=task, **options)
+            detected = info.language
+        out = [_segment(s) for s in segments if not _hallucinated(s)]
         return Transcript([s for s in out if s.text], detected)

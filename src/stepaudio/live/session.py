@@ -147,7 +147,7 @@ class LiveSession:
         emit: Emit,
         *,
         vad: StreamingVad | None,
-        partial_interval_s: float = 1.0,
+        partial_interval_s: float = 0.5,
         max_turn_s: float = 30.0,
     ):
         self._transcribe = transcribe
