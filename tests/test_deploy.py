@@ -257,7 +257,7 @@ def test_live_nginx_metrics_never_reach_the_service(live_nginx):
 
 def test_live_nginx_websocket_upgrade_is_forwarded(live_nginx):
     client, upstream, _, _ = live_nginx
-    client.get("/ui/gradio_api/queue/ws", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+    client.get("/v1/realtime", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
     _, _, headers = upstream.seen[-1]
     assert headers["upgrade"] == "websocket"
     assert headers["connection"].lower() == "upgrade"
@@ -265,7 +265,7 @@ def test_live_nginx_websocket_upgrade_is_forwarded(live_nginx):
     assert "upgrade" not in upstream.seen[-1][2]
 
 
-@pytest.mark.parametrize("path", ["/v1/audio/transcriptions/stream", "/ui/gradio_api/queue/stream"])
+@pytest.mark.parametrize("path", ["/v1/audio/transcriptions/stream", "/api/tasks/stream"])
 def test_live_nginx_streams_are_not_buffered(live_nginx, path):
     client, _, _, _ = live_nginx
     started = time.monotonic()

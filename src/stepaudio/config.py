@@ -475,7 +475,7 @@ class Settings(BaseSettings):
     """Sizes, durations, queue shares and timeouts (``STEPAUDIO_LIMITS__MAX_UPLOAD_MB`` …)."""
 
     ui: bool = True
-    """Serve the web page at ``/ui`` (false: Gradio is not even imported)."""
+    """Serve the web page at ``/ui`` (false: only the API; ``/`` is then not found)."""
 
     # -- embedded engine (the CPU default) -----------------------------------------------
     whisper: WhisperSettings = WhisperSettings()

@@ -9,6 +9,7 @@ handle this tree::
     │   ├── InvalidAudio          undecodable, empty or truncated audio         P
     │   └── InvalidParameter      a field with a wrong value (unknown mode, …)  P
     ├── Unauthorized (401)        missing or wrong API key                      P
+    ├── Forbidden (403)           the page's session used from another site     P
     ├── NotFound (404)            unknown task, or another key's task           P
     ├── TimedOut (408)            the request body arrived too slowly
     ├── Conflict (409)            an Idempotency-Key reused for another request P
@@ -125,6 +126,18 @@ class Unauthorized(StepAudioError):
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": "Bearer"}
+
+    @property
+    def permanent(self) -> bool:
+        return True
+
+
+class Forbidden(StepAudioError):
+    """A valid login used where it may not be: the page's session from another site."""
+
+    status_code = 403
+    type = "permission_error"
+    default_code = "forbidden"
 
     @property
     def permanent(self) -> bool:

@@ -14,6 +14,7 @@ from stepaudio.api import (
     openai_chat,
     realtime,
     realtime_translation,
+    render,
     seed,
     task_routes,
     wyoming,
@@ -76,12 +77,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     app.include_router(seed.router)
     app.include_router(task_routes.router)
+    app.include_router(render.router)
     app.include_router(realtime.router)
     app.include_router(realtime_translation.router)
     app.include_router(openai_audio.router)
     app.include_router(openai_chat.router)
     if settings.ui:
-        # Imported here: without the page, Gradio (a large import) is never loaded.
         from stepaudio.ui import mount_ui
 
         mount_ui(app, settings, sessions)  # the web page at /ui; / leads there

@@ -1,7 +1,7 @@
 """The service's front door: who may come in, and how much they may send.
 
 ``GuardMiddleware`` sits outside every route (the API, the OpenAI face, the web page and
-Gradio's own routes) and decides from the request line and headers alone, before a byte
+its files) and decides from the request line and headers alone, before a byte
 of the body is taken in:
 
 1. **Key**: with ``api_keys`` set, every path but the public ones needs a key (header or
@@ -36,13 +36,18 @@ from starlette.requests import cookie_parser
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stepaudio.api.auth import identify, unauthorized
+from stepaudio.api.auth import identify, presented_key, unauthorized
 from stepaudio.api.errors import error_response
 from stepaudio.api.sessions import PageSessions
 from stepaudio.config import Settings
-from stepaudio.errors import PayloadTooLarge, QueueFull, StepAudioError, TimedOut
+from stepaudio.errors import Forbidden, PayloadTooLarge, QueueFull, StepAudioError, TimedOut
 from stepaudio.service import Admission, Ticket
 
+PAGE_HEADER = "x-stepaudio-page"
+"""Sent by the page's scripts with every call: a page of another site cannot set it
+(it would need a CORS grant, which this service never gives), so a call that rides the
+session cookie without it did not come from our page."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/login", "/logout"})
 PUBLIC_BODY_LIMIT = 16 << 10
 """Largest body a route without a key takes (the login form: a key and two short fields)."""
@@ -53,7 +58,6 @@ UPLOAD_ROUTES = frozenset(
         ("POST", "/api/process"),
         ("POST", "/api/task"),
         ("POST", "/api/audio/info"),
-        ("POST", "/ui/gradio_api/upload"),
         ("POST", "/v1/audio/transcriptions"),
         ("POST", "/v1/audio/translations"),
     }
@@ -114,6 +118,14 @@ def too_large(limit: int) -> PayloadTooLarge:
     )
 
 
+def cross_site() -> Forbidden:
+    return Forbidden(
+        "This session belongs to the service's own page: calls with it must come from that "
+        "page. Other clients send an API key (Authorization: Bearer KEY).",
+        code="cross_site_request",
+    )
+
+
 def slow_body() -> TimedOut:
     return TimedOut("The request body arrived too slowly; send it again at a steadier pace.")
 
@@ -144,6 +156,9 @@ class GuardMiddleware:
             await self._deny(scope, receive, send, headers)
             return
         scope.setdefault("state", {})["caller"] = who
+        if self._cross_site(scope, headers):
+            await self._answer(scope, receive, send, cross_site())
+            return
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
@@ -182,6 +197,22 @@ class GuardMiddleware:
             if origin is not None and urlsplit(origin).hostname != host:
                 return None
         return found.owner
+
+    def _cross_site(self, scope: Scope, headers: Headers) -> bool:
+        """A call that changes something, made with the page's session cookie, but not by
+        our page: no page header, or an Origin of another host. (Keys in headers are not
+        sent by browsers on their own, so only the cookie needs this.)"""
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            return False
+        if scope["path"] in self.public or not self.settings.api_keys:
+            return False
+        if presented_key(headers) is not None:
+            return False
+        if headers.get(PAGE_HEADER) != "1":
+            return True
+        origin = headers.get("origin")
+        host = urlsplit("//" + headers.get("host", "")).hostname
+        return origin is not None and urlsplit(origin).hostname != host
 
     def _body_limit(self, scope: Scope, headers: Headers) -> int:
         if scope["path"] in self.public:

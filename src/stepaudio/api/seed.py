@@ -13,6 +13,7 @@ from stepaudio.api.auth import caller
 from stepaudio.api.forms import process_params
 from stepaudio.api.process_stream import error_event, streamed, wants_stream
 from stepaudio.api.services import Services, get_services, model_label
+from stepaudio.engines.factory import engine_kind
 from stepaudio.engines.http import public_url
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.describe import audio_report
@@ -72,6 +73,11 @@ async def status(services: Services = Depends(get_services)) -> dict[str, Any]:
             "total_time": stats.total_time,
         },
         "engine": await services.engine.health(),
+        # What clients (the page) may offer: reasoning only where the engine reasons.
+        "features": {
+            "thinking": engine_kind(settings) == "stepaudio",
+            "logout": bool(settings.api_keys),
+        },
     }
 
 

@@ -110,11 +110,18 @@ async def get_task(
     return TaskView.from_record(await store.get(task_id, who))
 
 
-@router.delete("/api/task/{task_id}")
+@router.delete("/api/task/{task_id}", response_model=TaskView)
 async def cancel_task(
-    task_id: str, store: AsyncTaskStore = Depends(task_store), who: str = Depends(caller)
-) -> TaskView:
-    """Cancel a pending or running task; a finished one is returned unchanged."""
+    task_id: str,
+    purge: bool = Query(False, description="Remove a finished task and its result for good (204)"),
+    store: AsyncTaskStore = Depends(task_store),
+    who: str = Depends(caller),
+) -> TaskView | Response:
+    """Cancel a pending or running task; a finished one is returned unchanged, or with
+    ``purge=true`` removed (an unfinished one must be cancelled first: 409)."""
+    if purge:
+        await store.delete(task_id, who)
+        return Response(status_code=204)
     return TaskView.from_record(await store.cancel(task_id, who))
 
 

@@ -50,7 +50,7 @@ def trimmed(features: np.ndarray) -> np.ndarray:
 class DraftableWhisper(WhisperModel):
     """faster-whisper's model, whose encoder reads less padding inside ``drafting()``."""
 
-    def encode(self, features: np.ndarray):  # type: ignore[no-untyped-def]
+    def encode(self, features: np.ndarray):
         if _DRAFT.get():
             features = trimmed(features)
         return super().encode(features)

@@ -106,6 +106,9 @@ class AsyncTaskStore:
     async def cancel(self, task_id: str, owner: str | None = None) -> TaskRecord:
         return await self.call(self.sync.cancel, task_id, owner)
 
+    async def delete(self, task_id: str, owner: str | None = None) -> None:
+        await self.call(self.sync.delete, task_id, owner)
+
     # -- the workers' side ----------------------------------------------------------------
 
     async def claim(self, worker: str) -> Claim | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, func, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
@@ -26,14 +27,14 @@ from sqlalchemy.exc import IntegrityError
 from stepaudio.audio.cut import Span
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput
-from stepaudio.errors import NotFound, StepAudioError
+from stepaudio.errors import Conflict, NotFound, StepAudioError
 from stepaudio.tasks import checkpoints, idempotency, quotas, retention, uploads
 from stepaudio.tasks.checkpoints import WindowRecord
 from stepaudio.tasks.db import open_database, read_transaction, transaction
 from stepaudio.tasks.lease import Claim, claimable, held
-from stepaudio.tasks.models import Task, utcnow
+from stepaudio.tasks.models import Task, TaskWindow, utcnow
 from stepaudio.tasks.records import TaskRecord
-from stepaudio.tasks.status import UNFINISHED, TaskStatus
+from stepaudio.tasks.status import FINISHED, UNFINISHED, TaskStatus
 
 
 class TaskStore:
@@ -183,6 +184,20 @@ class TaskStore:
                 .values(**self._final(TaskStatus.CANCELLED, None, utcnow()))
             )
             return self._task(conn, task_id, owner)
+
+    def delete(self, task_id: str, owner: str | None = None) -> None:
+        """Remove a finished task and its result for good (its upload goes with the next
+        sweep, once no task uses it). An unfinished one must be cancelled first: 409."""
+        with self._tx() as conn:
+            task = self._task(conn, task_id, owner)
+            if task.status not in FINISHED:
+                raise Conflict(
+                    f"Task {task_id!r} is {task.status}: cancel it first.",
+                    param="task_id",
+                    code="task_not_finished",
+                )
+            conn.execute(sql_delete(TaskWindow).where(TaskWindow.task_id == task_id))
+            conn.execute(sql_delete(Task).where(Task.id == task_id))
 
     # -- the workers' side ----------------------------------------------------------------
 

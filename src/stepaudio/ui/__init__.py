@@ -1,5 +1,5 @@
-"""The web page (Gradio) served at ``/ui`` beside the HTTP API."""
+"""The web page: our static files at ``/ui/``, a client of the public API, and the login."""
 
-from stepaudio.ui.app import UI_PATH, build_ui, mount_ui
+from stepaudio.ui.page import UI_PATH, mount_ui
 
-__all__ = ["UI_PATH", "build_ui", "mount_ui"]
+__all__ = ["UI_PATH", "mount_ui"]
