@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from stepaudio.audio.cut import Span
 from stepaudio.engines.base import ModelOutput, Segment, Usage
-from stepaudio.errors import NotFound
+from stepaudio.errors import Conflict, NotFound
 from stepaudio.tasks.db import migrate
 from stepaudio.tasks.lease import LeaseLost
 from stepaudio.tasks.models import Task, TaskWindow, Upload, UploadChunk
@@ -200,6 +200,22 @@ def test_cancel(make_store, tmp_path: Path):
     store.complete(claim, {"answer": "x"})
     assert store.cancel(done, "alice").status == "completed"
     assert store.claim("w") is None
+
+
+def test_delete_removes_a_finished_task_of_its_owner_only(make_store, tmp_path: Path):
+    store = make_store()
+    pending = new_task(store, tmp_path, content=b"1")
+    with pytest.raises(Conflict) as refused:
+        store.delete(pending, "alice")  # unfinished: cancel it first
+    assert refused.value.code == "task_not_finished"
+    claim = store.claim("w")
+    store.complete(claim, {"answer": "x"})
+    with pytest.raises(NotFound):
+        store.delete(pending, "mallory")
+    store.delete(pending, "alice")
+    with pytest.raises(NotFound):
+        store.get(pending)
+    assert store.list_tasks("alice") == []
 
 
 def test_windows_round_trip_and_count_their_computations(make_store, tmp_path: Path):
