@@ -32,12 +32,14 @@ install: $(STAMP)
 
 # Debian's chromium for the UI tests (Playwright never downloads a browser here), ffmpeg
 # for the decode benchmark's baseline, a CJK font so the Chinese UI renders in screenshots.
-SYSTEM_PACKAGES := chromium ffmpeg fonts-wqy-microhei nginx docker-compose openssl npm
+SYSTEM_PACKAGES := chromium ffmpeg fonts-wqy-microhei nginx docker-compose openssl nodejs
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	@# npm: inside NodeSource's nodejs, a package of its own in Debian's.
+	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
 
 run: install
 	$(BIN)/stepaudio serve --host $(HOST) --port $(PORT)

@@ -26,7 +26,6 @@ from stepaudio.engines.base import ModelOutput, WindowJob
 from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import clip
-from tests.ui.test_handed_out import call, file_data, process_inputs, upload
 
 KEY, OTHER = "face-key", "face-other-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -139,16 +138,6 @@ def test_audio_seconds_are_counted_for_tasks(faces):
             assert time.monotonic() < deadline, "the task did not complete"
             time.sleep(0.1)
         assert counted(client, "task", before) == pytest.approx(JFK_S, abs=0.1)
-
-
-def test_audio_seconds_are_counted_on_the_page(faces):
-    url, _ = faces
-    with httpx.Client(base_url=url, timeout=60) as client:
-        before = audio_seconds(client)
-        stored = upload(client, KEY, JFK)
-        said = call(client, "process", process_inputs(file_data(stored)), KEY)
-        assert "heard 11.0" in said, said[-300:]
-        assert counted(client, "page", before) == pytest.approx(JFK_S, abs=0.1)
 
 
 def test_a_refused_request_counts_no_audio(faces):

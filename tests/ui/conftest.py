@@ -13,11 +13,8 @@ import pytest
 from stepaudio.api import create_app
 from stepaudio.config import Settings
 from stepaudio.engines.embedded import EmbeddedEngine
-from stepaudio.testing.encode import write_audio
-from stepaudio.testing.longaudio import build
 from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread
-from tests.helpers import clip
 
 KEY = "ui-key-alice"
 OTHER_KEY = "ui-key-bob"
@@ -54,42 +51,47 @@ class Watch:
     base: str
     errors: list[str] = field(default_factory=list)
     outside: list[str] = field(default_factory=list)
-    leaving: bool = False
+    allowed: list[str] = field(default_factory=list)
 
-    # When the test itself reloads the page, Gradio's client aborts the old document's
-    # open event streams and logs that as errors; those two messages, and only while a
-    # reload we asked for is under way, are the browser leaving, not a fault of the page.
-    UNLOAD_NOISE = ("AbortError: signal is aborted", "Connection errored out")
+    def allow(self, *texts: str) -> None:
+        """Forgive console errors containing one of ``texts``: the refusals a test asks
+        for itself (Chromium logs every 4xx answer as "Failed to load resource: ...")."""
+        self.allowed.extend(texts)
 
     def console(self, msg) -> None:
-        if msg.type != "error":
-            return
-        if self.leaving and any(n in msg.text for n in self.UNLOAD_NOISE):
+        if msg.type != "error" or any(text in msg.text for text in self.allowed):
             return
         self.errors.append(f"console: {msg.text} @ {msg.location}")
-
-    def reload(self, page) -> None:
-        """Reload ``page``, forgiving only the old document's aborted streams."""
-        self.leaving = True
-        try:
-            page.reload(wait_until="load")
-            page.wait_for_timeout(500)  # late console events of the old document
-        finally:
-            self.leaving = False
 
     def page_error(self, exc) -> None:
         self.errors.append(f"pageerror: {exc}")
 
     def request(self, req) -> None:
-        # data: and blob: URLs are the page's own (decoded audio, waveforms).
+        # data: and blob: URLs are the page's own (recordings it plays, downloads).
         url = req.url
         if not url.startswith((self.base, "data:", "blob:")):
             self.outside.append(url)
 
+    def check(self) -> None:
+        assert self.outside == [], f"the page reached outside the machine: {self.outside}"
+        assert self.errors == [], "\n".join(self.errors)
 
-def open_page(browser, server: str, locale: str = "en-US"):
-    """A fresh browser context on the service, with a watch on what the page does."""
-    context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000})
+
+def open_page(
+    browser,
+    server: str,
+    locale: str = "en-US",
+    *,
+    width: int = 1400,
+    height: int = 1000,
+    bypass_csp: bool = False,
+):
+    """A fresh browser context on the service, with a watch on what the page does.
+    ``bypass_csp`` only for contexts that inject a test's own script (axe-core): the
+    page's policy allows no inline script."""
+    context = browser.new_context(
+        locale=locale, viewport={"width": width, "height": height}, bypass_csp=bypass_csp
+    )
     page = context.new_page()
     watch = Watch(server)
     page.on("console", watch.console)
@@ -106,22 +108,6 @@ def open_page(browser, server: str, locale: str = "en-US"):
         ),
     )
     return context, page, watch
-
-
-@pytest.fixture
-def ui(browser, server: str) -> Iterator[tuple]:
-    context, page, watch = open_page(browser, server)
-    yield page, watch
-    context.close()
-    assert watch.outside == [], f"the page reached outside the machine: {watch.outside}"
-    assert watch.errors == [], "\n".join(watch.errors)
-
-
-@pytest.fixture(scope="session")
-def long_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """About 35 s of real speech: several windows at a 10 s window length."""
-    pcm, _ = build([clip("en/jfk.flac"), clip("en/sense_and_sensibility_0870.wav")], min_seconds=30)
-    return write_audio(pcm, tmp_path_factory.mktemp("ui-long") / "long.mp3")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """What every face shares: one admission counter, the metrics, one request's lifecycle.
 
-The faces (the seed's routes, OpenAI's, chat, the task workers, the page, live sessions)
+The faces (the seed's routes, OpenAI's, chat, the task workers, live sessions)
 differ in how a recording arrives and how the answer leaves; between those two ends they
 all call ``Lifecycle``: admission → probe → pipeline → metrics → clean-up.
 """
