@@ -175,3 +175,9 @@ def test_a_finished_task_can_be_purged_by_its_owner_only(scripted_keyed: Keyed):
         assert c.get(f"/api/task/{task_id}", headers={"X-API-Key": KEY}).status_code == 404
         listed = c.get("/api/tasks", headers={"X-API-Key": KEY}).json()["tasks"]
         assert task_id not in [t["task_id"] for t in listed]
+
+
+def test_status_says_which_controls_the_engine_honours(session: httpx.Client):
+    features = session.get("/api/status").json()["features"]
+    # The embedded engine does not reason: the page shows no reasoning switch.
+    assert features == {"thinking": False, "logout": True}

@@ -33,7 +33,8 @@ export function renderSegments(list, segments, { names = {}, onSeek }) {
         className: "link ts",
         textContent: `[${clock(segment.start)} → ${clock(segment.end)}]`,
       });
-      time.setAttribute("aria-label", t("seek", { t: clock(segment.start) }));
+      // A hint, not the name: the name stays the time one sees (WCAG 2.5.3, label in name).
+      time.title = t("seek", { t: clock(segment.start) });
       time.addEventListener("click", () => onSeek(segment.start));
       const parts = [time, " "];
       if (segment.speaker) {
