@@ -161,6 +161,8 @@ def process(
         result = asyncio.run(run())
     except StepAudioError as exc:
         _fail(exc)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning[/yellow]: {warning}")
     text = render(result, fmt)
     if output:
         output.write_text(text, encoding="utf-8")

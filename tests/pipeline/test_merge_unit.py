@@ -13,9 +13,8 @@ import pytest
 
 from stepaudio.audio.cut import Span
 from stepaudio.engines.base import ModelOutput, Segment
-from stepaudio.errors import InvalidAudio
 from stepaudio.params import Mode, ProcessParams
-from stepaudio.pipeline.merge import Merged, merge
+from stepaudio.pipeline.merge import NO_SPEECH, Merged, merge
 from tests.pipeline.fake_engine import FakeTextEngine
 
 SPANS = [Span(0.0, 30.0), Span(30.0, 58.5), Span(58.5, 90.0)]
@@ -77,10 +76,12 @@ def test_cjk_windows_join_without_spaces() -> None:
     assert merged.answer == "今天天气很好。 OK"
 
 
-def test_no_speech_in_any_window_is_invalid_audio() -> None:
-    with pytest.raises(InvalidAudio) as info:
-        run(Mode.ASR, [ModelOutput(""), ModelOutput(" \n")])
-    assert info.value.code == "no_speech"
+@pytest.mark.parametrize("mode", list(Mode))
+def test_no_speech_in_any_window_is_an_empty_result_with_a_warning(mode: Mode) -> None:
+    merged = run(mode, [ModelOutput(""), ModelOutput(" \n")])
+    assert merged.answer == "" and merged.segments == []
+    assert merged.warnings == [NO_SPEECH]
+    assert merged.transcript == ("" if mode in (Mode.ASR, Mode.S2T) else None)
 
 
 def test_translation_is_not_a_transcript() -> None:

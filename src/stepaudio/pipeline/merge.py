@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from stepaudio.audio.cut import Span
 from stepaudio.engines import prompts
 from stepaudio.engines.base import Engine, ModelOutput, Segment
-from stepaudio.errors import InvalidAudio
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.reduce import answer_task, reduce_texts, summary_task
 from stepaudio.text import join_texts
@@ -28,6 +27,10 @@ class Merged:
     truncated: bool = False
     extra: list[ModelOutput] = field(default_factory=list)
     """Outputs of reduce calls, counted in usage."""
+    warnings: list[str] = field(default_factory=list)
+
+
+NO_SPEECH = "no_speech: no speech was found in the audio; the result is empty."
 
 
 def _segments(spans: list[Span], outputs: list[ModelOutput]) -> list[Segment]:
@@ -80,7 +83,16 @@ async def merge(
         segments = _segments(spans, outputs)
         joined = join_texts(texts)
         if not joined.strip():
-            raise InvalidAudio("No speech was found in the audio.", param="audio", code="no_speech")
+            # Silence is an answer, not an error (OpenAI answers 200 with empty text): a
+            # batch of recordings or a chunked recorder goes on past a quiet minute.
+            return Merged(
+                "",
+                thinking,
+                _full(thinking, ""),
+                transcript="" if mode in (Mode.ASR, Mode.S2T) else None,
+                summary="" if mode in (Mode.S2T, Mode.SUMMARIZE) else None,
+                warnings=[NO_SPEECH],
+            )
         if mode in (Mode.ASR, Mode.TRANSLATE):
             return Merged(
                 joined,

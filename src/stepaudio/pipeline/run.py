@@ -211,7 +211,7 @@ class Pipeline:
             engine=self.engine.name,
             windows=len(spans),
             params=params.model_dump(mode="json"),
-            warnings=warnings,
+            warnings=merged.warnings + warnings,
         )
 
     async def events(
