@@ -103,12 +103,17 @@ def test_openai_shapes():
 
 def test_markdown_per_mode():
     s2t = render(result(Mode.S2T, summary="A plea.", thinking="hmm"), Format.MD)
-    assert s2t.startswith("# s2t\n\n## Summary\n\nA plea.\n")
+    assert s2t.startswith("# Transcript and summary\n\n## Summary\n\nA plea.\n")
     assert "- **[01:01:01]** 问你" in s2t  # truncated to the second, never later
     assert "## Answer" not in s2t
     assert "<details><summary>Reasoning</summary>\n\nhmm\n" in s2t
     translated = render(result(Mode.TRANSLATE), "md")
-    assert "## Answer\n\nAsk not. 问你" in translated and "## Transcript" not in translated
+    assert translated.startswith("# Translation into ")
+    assert "## Translation\n\nAsk not. 问你" in translated and "## Transcript" not in translated
+    asked = result(Mode.UNDERSTAND)
+    asked.params = {"question": "Who speaks?"}
+    answer = render(asked, "md")
+    assert answer.startswith("# Answer\n\n**Question:** Who speaks?\n")
 
 
 def test_media_types_and_unknown_formats():

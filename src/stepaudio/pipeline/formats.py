@@ -115,12 +115,27 @@ def plain(result: ProcessResult) -> str:
     return result.answer
 
 
+_TITLES = {
+    Mode.S2T: "Transcript and summary",
+    Mode.ASR: "Transcript",
+    Mode.UNDERSTAND: "Answer",
+    Mode.TRANSLATE: "Translation",
+    Mode.SUMMARIZE: "Summary",
+}
+
+
 def markdown(result: ProcessResult) -> str:
-    lines = [f"# {result.mode.value}", ""]
+    title = _TITLES[result.mode]
+    if result.mode is Mode.TRANSLATE:
+        title += f" into {result.params.get('target_lang') or 'English'}"
+    lines = [f"# {title}", ""]
+    if result.mode is Mode.UNDERSTAND and result.params.get("question"):
+        lines += [f"**Question:** {result.params['question']}", ""]
     if result.summary:
         lines += ["## Summary", "", result.summary, ""]
     if result.mode in (Mode.UNDERSTAND, Mode.TRANSLATE):
-        lines += ["## Answer", "", result.answer, ""]
+        heading = "Answer" if result.mode is Mode.UNDERSTAND else "Translation"
+        lines += [f"## {heading}", "", result.answer, ""]
     if result.segments and result.mode is not Mode.TRANSLATE:
         lines += ["## Transcript", ""]
         # Truncated to the second, not rounded: a line never starts after its speech.
