@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from stepaudio.audio.limits import DurationCap
-from stepaudio.audio.probe import audio_stream, open_container
+from stepaudio.audio.probe import audio_stream, ffmpeg_reason, open_container
 from stepaudio.errors import InvalidAudio
 
 SAMPLE_RATE = 16000
@@ -95,7 +95,9 @@ def iter_pcm(
                     cap.check(decoded / rate)
                 yield chunk
         except av.error.FFmpegError as exc:
-            raise InvalidAudio(f"The audio could not be decoded: {exc}", param="audio") from exc
+            raise InvalidAudio(
+                f"The audio could not be decoded: {ffmpeg_reason(exc)}.", param="audio"
+            ) from exc
 
 
 def decode_to_file(

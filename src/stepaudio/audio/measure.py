@@ -22,7 +22,7 @@ from pathlib import Path
 import av
 
 from stepaudio.audio.limits import DurationCap
-from stepaudio.audio.probe import AudioInfo, audio_stream, open_container, probe
+from stepaudio.audio.probe import AudioInfo, audio_stream, ffmpeg_reason, open_container, probe
 from stepaudio.errors import InvalidAudio
 
 PACKET_EXACT_CODECS = frozenset(
@@ -59,7 +59,9 @@ def count_seconds(path: Path, cap: DurationCap | None = None) -> float:
                 if cap is not None:
                     cap.check(seconds)
         except av.error.FFmpegError as exc:
-            raise InvalidAudio(f"The audio could not be read: {exc}", param="audio") from exc
+            raise InvalidAudio(
+                f"The audio could not be read: {ffmpeg_reason(exc)}.", param="audio"
+            ) from exc
     return seconds
 
 

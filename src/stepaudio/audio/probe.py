@@ -14,6 +14,7 @@ and names the file as ``file:PATH`` so a path is never read as a protocol string
 from __future__ import annotations
 
 import errno
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,14 @@ _OPEN_OPTIONS = {
 }
 
 
+def ffmpeg_reason(exc: Exception) -> str:
+    """FFmpeg's reason in words ("Invalid data found when processing input"), without
+    PyAV's ``[Errno 1094995529]`` (FFmpeg's error tag, which tells a person nothing) or
+    the path it opened."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", reason).split(": '", 1)[0].rstrip(".")
+
+
 def open_container(path: Path) -> av.container.InputContainer:
     """Open ``path`` with PyAV as one audio file and nothing else (see the module's
     docstring), translating its errors into :class:`InvalidAudio`."""
@@ -132,8 +141,9 @@ def open_container(path: Path) -> av.container.InputContainer:
             ) from exc
         # FFmpeg's reason, and the file as we named it: the routes put the client's name
         # in its place (``api.uploads.in_client_terms``).
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise InvalidAudio(f"Not a readable audio file: {reason}: '{path}'", param="audio") from exc
+        raise InvalidAudio(
+            f"Not a readable audio file: {ffmpeg_reason(exc)}: '{path}'", param="audio"
+        ) from exc
 
 
 def audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
