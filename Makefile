@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# `make run PORT=9000`, or the service's own STEPAUDIO_HOST / STEPAUDIO_PORT.
+HOST ?= $(or $(STEPAUDIO_HOST),127.0.0.1)
+PORT ?= $(or $(STEPAUDIO_PORT),8000)
 
 .PHONY: install system-deps run test test-heavy lint bench clean
 
