@@ -96,7 +96,9 @@ def process(
     target_lang: str | None = typer.Option(
         None, "--target-lang", help="For translate", show_default=DEFAULT_TARGET_LANG
     ),
-    language: str | None = typer.Option(None, "--language", help="Spoken language (en, zh, zh-TW)"),
+    language: str | None = typer.Option(
+        None, "--language", help="Spoken language: a code (en, zh, zh-TW) or a name (English, 中文)"
+    ),
     parallel: int | None = typer.Option(None, "-p", "--parallel", help="Windows at once"),
     segment_duration: float | None = typer.Option(
         None, "--segment-duration", help="Window length in seconds (default: planned)"

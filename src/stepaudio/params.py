@@ -15,11 +15,14 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
 )
+
+from stepaudio import languages
 
 
 class Mode(StrEnum):
@@ -96,8 +99,29 @@ def _language_name(value: str) -> str:
     return value
 
 
+def _target_language(value: str) -> str:
+    """One of the languages the text models write, by any of its names, as its English
+    name (what the prompts say)."""
+    language = languages.find(value)
+    if language is None:
+        raise ValueError(
+            f"{value!r} is not a language the text model writes; one of: {languages.listed()} "
+            "(names in English, in Chinese or in the language itself, or the codes)"
+        )
+    return language.english
+
+
+def _spoken_language(value: object) -> object:
+    """A spoken language by name (``english``, ``中文``, ``Chinese (Traditional)``) becomes
+    its code; a code is left to Whisper, which hears more languages than are listed."""
+    if isinstance(value, str) and (language := languages.find(value)) is not None:
+        return language.code
+    return value
+
+
 PromptText = Annotated[str, AfterValidator(_printable)]
-LanguageName = Annotated[str, AfterValidator(_language_name)]
+LanguageName = Annotated[str, AfterValidator(_language_name), AfterValidator(_target_language)]
+SpokenLanguage = Annotated[str | None, BeforeValidator(_spoken_language)]
 
 
 class ProcessParams(BaseModel):
@@ -116,10 +140,12 @@ class ProcessParams(BaseModel):
     question: PromptText = Field(DEFAULT_QUESTION, min_length=1, max_length=MAX_TEXT_CHARS)
     """The question (understand); control characters but newline and tab are dropped."""
     target_lang: LanguageName = Field(DEFAULT_TARGET_LANG, min_length=1, max_length=MAX_LANG_CHARS)
-    """Target language (translate): a language name or code (letters, digits, spaces,
-    hyphens, parentheses)."""
-    language: str | None = Field(None, max_length=16)
-    """Spoken language code (``en``, ``zh``…); None: detected. Chinese is written in
+    """Target language (translate): one of the languages the text model writes
+    (``stepaudio.languages``), by its code or its name in English, Chinese or itself;
+    kept as its English name."""
+    language: SpokenLanguage = Field(None, max_length=16)
+    """Spoken language: a code (``en``, ``zh``…) or a listed language's name; None:
+    detected. Chinese is written in
     Simplified characters (``zh``, ``zh-CN``) or Traditional (``zh-TW``, ``zh-Hant``,
     ``zh-HK``) by the embedded engine."""
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1, le=65536)

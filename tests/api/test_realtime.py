@@ -206,6 +206,8 @@ def session_update(**audio_input: Any) -> str:
         (session_update(format={"type": "audio/wav"}), "invalid_parameter"),
         (session_update(format={"type": "audio/pcm", "rate": 44100}), "invalid_parameter"),
         (session_update(transcription={"model": "gpt-9"}), "invalid_parameter"),
+        (session_update(transcription={"language": "x" * 40}), "invalid_parameter"),
+        (session_update(transcription={"prompt": 7}), "invalid_parameter"),
         (
             session_update(turn_detection={"type": "server_vad", "threshold": 7}),
             "invalid_parameter",
@@ -408,7 +410,21 @@ def test_a_translation_session_through_the_sdk(live):
     assert re.fullmatch(turns, "".join(source)), source
     assert re.fullmatch(turns, "".join(target)), target
     translated = [w for w in engine.windows if w.mode.value == "translate"]
-    assert translated and translated[-1].params.target_lang == "zh"
+    assert translated and translated[-1].params.target_lang == "Chinese"
+
+
+def test_a_translation_into_a_language_the_model_does_not_write_is_an_error(live):
+    base, _ = live
+    with connect(
+        f"{base}/v1/realtime/translations", open_timeout=10, additional_headers=AUTH
+    ) as ws:
+        until(ws, "session.created")
+        send(ws, type="session.update", session={"audio": {"output": {"language": "Klingon"}}})
+        error, _ = until(ws, "error")
+        assert error["error"]["code"] == "invalid_parameter", error
+        assert "Klingon" in error["error"]["message"]
+        send(ws, type="session.update", session={"audio": {"output": {"language": "Deutsch"}}})
+        until(ws, "session.updated")
 
 
 def test_a_half_open_client_is_dropped_by_pings(tmp_path):

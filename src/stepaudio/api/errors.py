@@ -7,6 +7,7 @@ clients check. Nothing leaves as a bare 500 page.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stepaudio.errors import InvalidParameter, StepAudioError
+from stepaudio.params import ProcessParams
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,20 @@ def validation_error(exc: ValidationError | RequestValidationError) -> InvalidPa
     elif param:
         message = f"Invalid value for '{param}': {message}"
     return InvalidParameter(message, param=param)
+
+
+def live_params(param: str, names: dict[str, str] | None = None, **values: Any) -> ProcessParams:
+    """``ProcessParams`` from a live session's event, a bad value as an ``InvalidParameter``
+    naming where in the event it was (``session.audio.input.transcription.language``;
+    ``names``: the event's name of a field where it differs): the session answers it with
+    an ``error`` event and goes on."""
+    try:
+        return ProcessParams(**values)
+    except ValidationError as exc:
+        first = validation_error(exc)
+        field = (names or {}).get(first.param or "", first.param or "")
+        message = first.message.replace(f"'{first.param}'", f"'{field}'")
+        raise InvalidParameter(message, param=f"{param}.{field}".rstrip(".")) from None
 
 
 def install(app: FastAPI) -> None:

@@ -8,10 +8,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepaudio.api.errors import live_params
 from stepaudio.api.realtime_audio import AudioIn
 from stepaudio.errors import InvalidParameter
 from stepaudio.live import VadConfig
-from stepaudio.params import Mode, ProcessParams
+from stepaudio.params import Mode
 
 
 @dataclass
@@ -83,7 +84,7 @@ class SessionConfig:
             )
         language = settings.get("language")
         prompt = settings.get("prompt") or ""
-        params = ProcessParams(mode=Mode.ASR, language=language or None, prompt=prompt or None)
+        params = live_params(param, mode=Mode.ASR, language=language or None, prompt=prompt or None)
         self.model, self.language, self.prompt = model, params.language, params.prompt or ""
 
     def _vad(self, value: object, param: str) -> None:

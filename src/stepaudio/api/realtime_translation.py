@@ -23,6 +23,7 @@ import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketDisconnected
 
+from stepaudio.api.errors import live_params
 from stepaudio.api.live_socket import (
     EventSender,
     UnknownEvent,
@@ -149,7 +150,12 @@ class TranslationSession:
         output = audio.get("output") or {}
         if "language" in output:
             language = output["language"]
-            params = ProcessParams(mode=Mode.TRANSLATE, target_lang=str(language or "en"))
+            params = live_params(
+                "session.audio.output",
+                {"target_lang": "language"},
+                mode=Mode.TRANSLATE,
+                target_lang=str(language or "en"),
+            )
             self.language = params.target_lang
         inputs = audio.get("input") or {}
         if "transcription" in inputs:
