@@ -257,3 +257,12 @@ def test_translate_to_english_is_english(client: httpx.Client):
     answer = r.json()["answer"]
     assert in_target_script(answer, "English"), answer
     assert find_loop(answer) is None, answer
+
+
+def test_a_translation_comes_with_what_was_said(scripted):
+    """The source beside the translation, so a reader can check one against the other."""
+    client, _ = scripted
+    r = post(client, clip("en/jfk.flac"), mode="translate", target_lang="German")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["answer"].startswith("heard 11.0") and body["transcript"].startswith("said 11.0")

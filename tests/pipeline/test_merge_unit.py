@@ -90,6 +90,12 @@ def test_translation_is_not_a_transcript() -> None:
     assert merged.transcript is None
 
 
+def test_a_translation_keeps_its_source_as_the_transcript() -> None:
+    outputs = [ModelOutput("bonjour.", source="hello."), ModelOutput("au revoir.", source="bye.")]
+    merged = run(Mode.TRANSLATE, outputs)
+    assert merged.answer == "bonjour. au revoir." and merged.transcript == "hello. bye."
+
+
 def test_summary_over_the_transcript_when_the_engine_cannot_summarize_audio() -> None:
     engine = FakeTextEngine(lambda prompt: "A short summary.")
     merged = run(Mode.SUMMARIZE, three_windows(), engine)

@@ -272,10 +272,12 @@ def test_process(browser, site: Keyed, jfk_segments, shots_dir: Path, size: str,
         no_sideways_scroll(page)
         shoot(page, shots_dir, "process-asr", size, lang)
 
-        # translate: the segments are the translation, timed (the API gives no source
-        # transcript with it): shown once, titled as what they are.
+        # translate: the segments are the translation, timed, shown once and titled as
+        # what they are; what was said (the result's transcript) beside them.
         run(page, "translate")
         assert page.is_hidden("#answer-box")
+        expect(page.locator("#source-box")).to_be_visible()
+        assert page.inner_text("#source").startswith("said ")
         expect(page.locator("#transcript-box")).to_be_visible()
         assert page.inner_text("#transcript-title") == words["translation"]
         assert len(transcript_lines(page)) == len(jfk_segments)

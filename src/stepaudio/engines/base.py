@@ -95,6 +95,9 @@ class ModelOutput:
     usage: Usage = field(default_factory=Usage)
     truncated: bool = False
     backend: str | None = None
+    source: str | None = None
+    """A translation's source: what was said, as heard (engines that transcribe first and
+    then translate; None where the model translates the audio directly)."""
 
 
 @dataclass

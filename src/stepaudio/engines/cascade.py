@@ -111,6 +111,7 @@ class CascadeEngine:
             )
             translated = await self.complete(job_text)
             usage.add(translated.usage)
+            out.source = text
             out.text, out.thinking, out.truncated = (
                 translated.text,
                 translated.thinking,

@@ -159,6 +159,7 @@ class EmbeddedEngine:
         )
         if job.mode is not Mode.TRANSLATE or not out.text:
             return out
+        out.source = out.text
         if _same_language(transcript.language, target):
             # Already in the target language: the transcript is the translation.
             return out

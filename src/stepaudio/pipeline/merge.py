@@ -94,11 +94,14 @@ async def merge(
                 warnings=[NO_SPEECH],
             )
         if mode in (Mode.ASR, Mode.TRANSLATE):
+            # A translation keeps its source beside it, where the engine heard one: what
+            # was said is what a reader checks the translation against.
+            source = join_texts(o.source for o in outputs if o.source) or None
             return Merged(
                 joined,
                 thinking,
                 _full(thinking, joined),
-                transcript=joined if mode is Mode.ASR else None,
+                transcript=joined if mode is Mode.ASR else source,
                 segments=segments,
                 truncated=truncated,
             )

@@ -21,4 +21,5 @@ def output_from_json(data: dict[str, Any]) -> ModelOutput:
         usage=Usage(**data.get("usage", {})),
         truncated=data.get("truncated", False),
         backend=data.get("backend"),
+        source=data.get("source"),
     )

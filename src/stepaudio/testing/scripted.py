@@ -22,12 +22,15 @@ from stepaudio.params import Mode, ProcessParams
 
 
 def describe_window(job: WindowJob) -> ModelOutput:
-    """``heard 11.00 s, rms 1234`` for the window, as one timed segment."""
+    """``heard 11.00 s, rms 1234`` for the window, as one timed segment; a translation's
+    source (what a transcribing engine heard first) is ``said 11.00 s, rms 1234``."""
     seconds = len(job.pcm) / SAMPLE_RATE
     rms = float(np.sqrt(np.mean(job.pcm.astype(np.float64) ** 2))) if len(job.pcm) else 0.0
     text = f"heard {seconds:.2f} s, rms {rms:.0f}"
+    source = f"said {seconds:.2f} s, rms {rms:.0f}" if job.mode is Mode.TRANSLATE else None
     return ModelOutput(
         text,
+        source=source,
         segments=[Segment(0.0, round(seconds, 3), text)],
         language="en",
         usage=Usage(audio_seconds=seconds, prompt_tokens=1, completion_tokens=len(text.split())),

@@ -147,13 +147,16 @@ export function showResult(result, name, audioUrl) {
   state.segments = result.segments || [];
   $("result").hidden = false;
   if (audioUrl) $("player").src = audioUrl;
-  // A translation's segments are the translation itself, timed (the API gives no source
-  // transcript with it): shown once, as the timed list, like a transcript.
+  // A translation's segments are the translation itself, timed: shown once, as the timed
+  // list; what was said (the result's transcript, where the engine heard one) beside it.
   const verbatim = result.mode === "asr" || result.mode === "translate";
   const answer = result.mode === "s2t" ? result.summary || result.answer : result.answer;
   $("answer-box").hidden = verbatim || !answer;
   $("answer-title").textContent = t(`answer_${result.mode}`);
   $("answer").textContent = verbatim ? "" : answer;
+  const source = result.mode === "translate" ? result.transcript || "" : "";
+  $("source-box").hidden = !source;
+  $("source").textContent = source;
   $("reasoning-box").hidden = !result.thinking;
   $("reasoning").textContent = result.thinking || "";
   $("transcript-title").textContent = t(result.mode === "translate" ? "answer_translate" : "transcript");
