@@ -12,6 +12,7 @@ from typing import Any
 
 from stepaudio.params import Mode
 from stepaudio.pipeline.result import ProcessResult, SegmentOut
+from stepaudio.pipeline.subtitles import cues
 from stepaudio.text import join_texts
 
 
@@ -67,9 +68,10 @@ def _who(s: SegmentOut) -> str:
 
 
 def srt(result: ProcessResult) -> str:
+    """SubRip: readable cues (``subtitles.py``), the speaker named in a cue's text."""
     blocks = [
-        f"{i}\n{timestamp(s.start, ',')} --> {timestamp(s.end, ',')}\n{_said(s)}\n"
-        for i, s in enumerate(result.segments, 1)
+        f"{i}\n{timestamp(c.start, ',')} --> {timestamp(c.end, ',')}\n" + "\n".join(c.lines) + "\n"
+        for i, c in enumerate(cues(result.segments, prefix=True), 1)
     ]
     return "\n".join(blocks)
 
@@ -80,13 +82,14 @@ def _voice(name: str) -> str:
 
 
 def vtt(result: ProcessResult) -> str:
-    cues = [
-        f"{timestamp(s.start)} --> {timestamp(s.end)}\n"
-        + (f"<v {_voice(speaker_name(s.speaker))}>{s.text}" if s.speaker else s.text)
-        + "\n"
-        for s in result.segments
-    ]
-    return "WEBVTT\n\n" + "\n".join(cues)
+    """WebVTT: readable cues, the speaker as the cue's voice tag."""
+    blocks = []
+    for c in cues(result.segments):
+        text = "\n".join(c.lines)
+        if c.speaker:
+            text = f"<v {_voice(speaker_name(c.speaker))}>{text}"
+        blocks.append(f"{timestamp(c.start)} --> {timestamp(c.end)}\n{text}\n")
+    return "WEBVTT\n\n" + "\n".join(blocks)
 
 
 def diarized(result: ProcessResult) -> bool:
