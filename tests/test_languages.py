@@ -66,3 +66,7 @@ def test_every_language_is_found_by_each_of_its_names() -> None:
 def test_any_text_is_found_or_refused_never_an_exception(text: str) -> None:
     found = languages.find(text)
     assert found is None or found in languages.LANGUAGES
+
+
+def test_an_unknown_variant_of_a_spoken_language_is_not_guessed() -> None:
+    assert ProcessParams(language="zh-xx").language == "zh-xx"  # refused later, naming it

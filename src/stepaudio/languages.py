@@ -85,10 +85,13 @@ _BY_NAME: dict[str, Language] = {
 }
 
 
-def find(value: str) -> Language | None:
-    """The language ``value`` names (a code, or a name in English, Chinese or itself); a
-    regional variant (``es-419``, ``Português (Brasil)``) is its language."""
+def find(value: str, *, variants: bool = True) -> Language | None:
+    """The language ``value`` names (a code, or a name in English, Chinese or itself);
+    with ``variants``, a regional variant (``es-419``, ``Português (Brasil)``) is its
+    language (a target: the text model writes the language)."""
     name = value.strip().casefold()
+    if not variants:
+        return _BY_NAME.get(name)
     base = re.sub(r"\s*[(（].*$", "", name).split("-")[0].split("_")[0]
     return _BY_NAME.get(name) or _BY_NAME.get(base)
 

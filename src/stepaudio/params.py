@@ -114,7 +114,8 @@ def _target_language(value: str) -> str:
 def _spoken_language(value: object) -> object:
     """A spoken language by name (``english``, ``中文``, ``Chinese (Traditional)``) becomes
     its code; a code is left to Whisper, which hears more languages than are listed."""
-    if isinstance(value, str) and (language := languages.find(value)) is not None:
+    # Exact names only: an unknown variant ("zh-xx") goes on to be refused, not guessed.
+    if isinstance(value, str) and (language := languages.find(value, variants=False)):
         return language.code
     return value
 
