@@ -12,6 +12,7 @@ MODULES = [
     "bench.long_audio",
     "bench.text_quality",
     "bench.diarization",
+    "bench.speaker_id",
     "bench.realtime_latency",
 ]
 

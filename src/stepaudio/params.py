@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from stepaudio import languages
@@ -64,6 +65,8 @@ MAX_KNOWN_SPEAKERS = 4
 MAX_REFERENCE_BYTES = 2_000_000
 """Largest encoded reference clip: a few seconds of a voice, not a recording."""
 MAX_SPEAKER_NAME = 64
+MAX_LIBRARY_VOICES = 100
+"""Voices one key may keep in its library: a team's people, not a population."""
 
 MAX_TEXT_CHARS = 2000
 """Longest ``question`` or ``instruction``: a question, not a document to smuggle in."""
@@ -118,6 +121,16 @@ def _spoken_language(value: object) -> object:
     if isinstance(value, str) and (language := languages.find(value, variants=False)):
         return language.code
     return value
+
+
+def speaker_name(name: str) -> str:
+    """A known speaker's name: 1 to ``MAX_SPEAKER_NAME`` printable characters (it is
+    shown in transcripts, subtitles and the page, and put in prompts)."""
+    name = name.strip()
+    control = any(unicodedata.category(c)[0] == "C" for c in name)
+    if not name or len(name) > MAX_SPEAKER_NAME or control:
+        raise ValueError(f"a speaker name must be 1 to {MAX_SPEAKER_NAME} printable characters")
+    return name
 
 
 PromptText = Annotated[str, AfterValidator(_printable)]
@@ -185,15 +198,33 @@ class ProcessParams(BaseModel):
     """Reference clips by speaker name (diarize): a voice that matches one is labelled
     with its name. Never echoed back in results (``exclude``)."""
 
+    voices: list[str] = Field(default_factory=list, max_length=MAX_LIBRARY_VOICES)
+    """Known speakers from the key's voice library (``/api/voices``), by name; ``*``: all
+    of them. A voice that matches one is labelled with its name and a
+    ``speaker_confidence``; asking for voices asks for ``diarize``."""
+    voice_prints: dict[str, list[float]] = Field(default_factory=dict, exclude=True)
+    """The library's prints of ``voices``, looked up for the request's key by the service
+    (never a caller's field; never echoed)."""
+
+    @field_validator("voices")
+    @classmethod
+    def _voice_names(cls, value: list[str]) -> list[str]:
+        names = [speaker_name(v) for v in value]
+        if len(set(names)) != len(names):
+            raise ValueError("names the same voice twice")
+        return names
+
+    @model_validator(mode="after")
+    def _voices_mean_speakers(self) -> ProcessParams:
+        if self.voices and not self.diarize:
+            self.diarize = True
+        return self
+
     @field_validator("known_speakers")
     @classmethod
     def _known_speakers(cls, value: dict[str, bytes]) -> dict[str, bytes]:
         for name, clip in value.items():
-            control = any(unicodedata.category(c)[0] == "C" for c in name)
-            if not name.strip() or len(name) > MAX_SPEAKER_NAME or control:
-                raise ValueError(
-                    f"a speaker name must be 1 to {MAX_SPEAKER_NAME} printable characters"
-                )
+            speaker_name(name)
             if not clip or len(clip) > MAX_REFERENCE_BYTES:
                 raise ValueError(f"a reference clip must be 1 to {MAX_REFERENCE_BYTES} bytes")
         return value

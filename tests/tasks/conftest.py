@@ -25,7 +25,7 @@ from stepaudio.tasks.store import TaskStore
 from stepaudio.testing.server import free_port, serve_in_thread
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-TABLES = "task_windows, tasks, upload_chunks, uploads"
+TABLES = "task_windows, tasks, upload_chunks, uploads, voices"
 
 
 def _admin() -> psycopg.Connection:

@@ -17,6 +17,7 @@ from stepaudio.api import (
     render,
     seed,
     task_routes,
+    voices,
     wyoming,
 )
 from stepaudio.api.guard import GuardMiddleware
@@ -44,8 +45,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         chosen = engine or build_engine(settings)
         pipeline = Pipeline(chosen, settings)
-        lifecycle = Lifecycle(pipeline, admission)
         store = await AsyncTaskStore.open(settings)  # migrates
+        lifecycle = Lifecycle(pipeline, admission, voices=store.voice_prints)
         app.state.services = Services(settings, chosen, pipeline, lifecycle, tasks=store)
         workers = WorkerPool(store, lifecycle, settings, settings.tasks.workers)
         workers.start()
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(seed.router)
     app.include_router(task_routes.router)
     app.include_router(render.router)
+    app.include_router(voices.router)
     app.include_router(realtime.router)
     app.include_router(realtime_translation.router)
     app.include_router(openai_audio.router)

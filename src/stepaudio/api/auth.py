@@ -18,9 +18,7 @@ from pydantic import SecretStr
 
 from stepaudio.api.sessions import SESSION_COOKIE, PageSessions
 from stepaudio.errors import Unauthorized
-
-ANONYMOUS = "anonymous"
-
+from stepaudio.service.lifecycle import ANONYMOUS
 
 SUBPROTOCOL_KEY = "openai-insecure-api-key."
 """How a browser, which cannot set headers on a WebSocket, sends a key: as a subprotocol

@@ -39,6 +39,12 @@ def process_params(
     num_speakers: int | None = _field("num_speakers"),
     min_speakers: int | None = _field("min_speakers"),
     max_speakers: int | None = _field("max_speakers"),
+    voices: str | None = Form(
+        None,
+        description="Known speakers from your voice library (/api/voices), comma-separated "
+        "names, or * for all of them; implies diarize",
+        max_length=8192,
+    ),
 ) -> ProcessParams:
     return ProcessParams.from_user(
         mode=mode,
@@ -58,4 +64,12 @@ def process_params(
         num_speakers=num_speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,
+        voices=voice_names(voices),
     )
+
+
+def voice_names(value: str | None) -> list[str] | None:
+    """``Alice, Bob`` (or ``*``) as a list of names; None when not given."""
+    if value is None or not value.strip():
+        return None
+    return [name.strip() for name in value.split(",") if name.strip()]

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stepaudio.api.forms import voice_names
 from stepaudio.api.granularity import known_speakers, word_times
 from stepaudio.api.services import Services, StreamBody, get_services, model_label
 from stepaudio.errors import InvalidParameter, NotFound, StepAudioError
@@ -76,6 +77,8 @@ class TranscriptionForm(AudioForm):
     known_speaker_names_plain: list[str] = Field([], alias="known_speaker_names")
     known_speaker_references: list[str] = Field([], alias="known_speaker_references[]")
     known_speaker_references_plain: list[str] = Field([], alias="known_speaker_references")
+    voices: str | None = Field(None, max_length=8192)
+    """Ours: known speakers from the key's voice library, comma-separated, or ``*``."""
 
     @model_validator(mode="before")
     @classmethod
@@ -122,6 +125,7 @@ class TranscriptionForm(AudioForm):
             min_speakers=self.min_speakers,
             max_speakers=self.max_speakers,
             known_speakers=known_speakers(names, refs) or None,
+            voices=voice_names(self.voices),
         )
 
 

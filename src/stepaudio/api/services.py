@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
@@ -64,6 +66,17 @@ class Services:
     @property
     def stats(self) -> Stats:
         return self.lifecycle.stats
+
+    @asynccontextmanager
+    async def scratch_file(self) -> AsyncIterator[Path]:
+        """A file name of our own under ``data_dir`` for the block, removed after it."""
+        folder = self.settings.data_dir / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"scratch-{uuid.uuid4().hex}"
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
 
     @asynccontextmanager
     async def stored(self, upload: Readable | None) -> AsyncIterator[StoredUpload]:

@@ -18,6 +18,9 @@ class Turn:
     start: float
     end: float
     speaker: str
+    score: float | None = None
+    """How alike the speaker's voice and the known voice it was named after (cosine);
+    None for a speaker given a letter."""
 
 
 def label(index: int) -> str:
@@ -99,4 +102,5 @@ def assign(segments: list[Segment], timeline: list[Turn]) -> list[Segment]:
             out.extend(_split(s, s.words, _smoothed(names)))
         else:
             out.append(replace(s, speaker=speaker_at(s.start, s.end, timeline) or "A"))
-    return out
+    scores = {t.speaker: t.score for t in timeline if t.score is not None}
+    return [replace(s, speaker_confidence=scores.get(s.speaker or "")) for s in out]

@@ -6,14 +6,15 @@ voice keeps its label across the pipeline's windows of long audio.
 
 from __future__ import annotations
 
-import importlib
 import threading
+from dataclasses import replace
 
 import numpy as np
 
 from stepaudio.diarize.assign import Turn, label, turns
-from stepaudio.diarize.cluster import THRESHOLD, speakers
+from stepaudio.diarize.cluster import speakers
 from stepaudio.diarize.embed import BLOCK_S, SAMPLE_RATE, SpeakerModels, Window, windows_of
+from stepaudio.diarize.identify import match
 
 
 class Stopped(Exception):
@@ -54,11 +55,17 @@ class Diarizer:
 
     def voice(self, samples: np.ndarray) -> np.ndarray | None:
         """One unit vector for the voice of a reference clip (None: no speech in it)."""
-        _, emb = self.windows(samples)
+        return self.voice_print(samples)[0]
+
+    def voice_print(self, samples: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """The voice of a clip as one unit vector (None: no speech in it), and the seconds
+        of speech it was made from."""
+        wins, emb = self.windows(samples)
         if not len(emb):
-            return None
+            return None, 0.0
         mean = emb.mean(axis=0)
-        return mean / max(float(np.linalg.norm(mean)), 1e-8)
+        speech = sum(w.owns[1] - w.owns[0] for w in wins)
+        return mean / max(float(np.linalg.norm(mean)), 1e-8), float(speech)
 
     def __call__(
         self,
@@ -70,30 +77,22 @@ class Diarizer:
         known: dict[str, np.ndarray] | None = None,
         stop: threading.Event | None = None,
     ) -> list[Turn]:
-        """Speaker turns; ``known`` (name: reference voice from ``voice``) names the
-        speakers whose voice matches one."""
+        """Speaker turns; ``known`` (name: voice print, from ``voice`` or a library)
+        names the speakers whose voice matches one (``identify.py``), with the score."""
         wins, emb = self.windows(samples, stop)
         found = speakers(emb, num=num, low=low, high=high)
-        names = [label(i) for i in range(int(found.max()) + 1)] if len(found) else []
-        if known:
-            names = _named(emb, found, names, known)
-        return turns([w.owns for w in wins], [names[int(i)] for i in found])
-
-
-def _named(
-    emb: np.ndarray, found: np.ndarray, names: list[str], known: dict[str, np.ndarray]
-) -> list[str]:
-    """Each found speaker matched one to one with the reference voice it is closest to,
-    if close enough to be the same voice; the others keep letters (unused by names)."""
-    optimize = importlib.import_module("scipy.optimize")
-    centroids = np.stack([emb[found == i].mean(0) for i in range(len(names))])
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-8)
-    refs = list(known)
-    similarity = centroids @ np.stack([known[r] for r in refs]).T
-    out = list(names)
-    for i, j in zip(*optimize.linear_sum_assignment(-similarity), strict=True):
-        if similarity[i, j] >= 1.0 - THRESHOLD:
-            out[i] = refs[j]
-    taken = set(out) & set(refs)
-    letters = (label(k) for k in range(len(names) + len(refs)))
-    return [n if n in taken else next(x for x in letters if x not in taken) for n in out]
+        count = int(found.max()) + 1 if len(found) else 0
+        names: list[str] = [label(i) for i in range(count)]
+        scores: dict[str, float] = {}
+        if known and count:
+            centroids = np.stack([emb[found == i].mean(0) for i in range(count)])
+            centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-8)
+            matched = match(centroids, known)
+            # Letters for the others, skipping none: a name is never a letter's twin.
+            letters = iter(label(k) for k in range(count))
+            names = [matched[i][0] if i in matched else next(letters) for i in range(count)]
+            scores = {name: score for name, score in matched.values()}
+        return [
+            replace(t, score=scores.get(t.speaker))
+            for t in turns([w.owns for w in wins], [names[int(i)] for i in found])
+        ]

@@ -45,6 +45,9 @@ class Segment:
     """Word times when asked for and the engine gives them; ``None`` means "not given"."""
     speaker: str | None = None
     """The speaker's label when the audio was diarized."""
+    speaker_confidence: float | None = None
+    """Where ``speaker`` is a known speaker's name: how alike the voices are (cosine of
+    their prints; names are given from ``diarize.identify.MATCH_THRESHOLD`` up)."""
 
     def shifted(self, offset: float) -> Segment:
         seek = None if self.seek is None else self.seek + round(offset * 100)

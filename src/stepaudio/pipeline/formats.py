@@ -240,6 +240,8 @@ def diarized_json(result: ProcessResult) -> dict[str, Any]:
                 "end": s.end,
                 "text": s.text,
                 "speaker": s.speaker or "A",
+                # Ours, only where a known speaker was named: how alike the voices are.
+                **({"speaker_confidence": s.speaker_confidence} if s.speaker_confidence else {}),
             }
             for i, s in enumerate(result.segments)
         ],

@@ -37,7 +37,11 @@ class SegmentOut(BaseModel):
     """The segment's words with their times (``word_timestamps``); None when not asked
     for or when the engine gives none (``warnings`` says so)."""
     speaker: str | None = None
-    """Who speaks (``diarize``): ``A``, ``B``, ... in order of first appearance."""
+    """Who speaks (``diarize``): ``A``, ``B``, ... in order of first appearance, or a
+    known speaker's name (``voices``, ``known_speaker_names``)."""
+    speaker_confidence: float | None = None
+    """For a known speaker's name: how alike the voices are (cosine, 0.63 and up; 1 is
+    the same print). None for letters."""
 
 
 class UsageOut(BaseModel):

@@ -21,7 +21,7 @@ import numpy as np
 
 from stepaudio.audio import DecodedAudio, DurationCap
 from stepaudio.audio.cut import Span
-from stepaudio.audio.decode import iter_pcm
+from stepaudio.audio.decode import SAMPLE_RATE, iter_pcm
 from stepaudio.diarize.assign import Turn, assign
 from stepaudio.diarize.diarizer import Diarizer
 from stepaudio.engines.base import ModelOutput, Segment
@@ -38,6 +38,54 @@ NO_SEGMENTS_FOR_SPEAKERS = (
     "diarize: the engine answered {mode} on the audio itself, with no timed transcript "
     "to label; ask for asr or s2t to see who said what"
 )
+
+
+MIN_SAMPLE_SPEECH_S = 2.0
+"""Least speech a voice library sample must hold: below, a print is mostly noise."""
+
+
+def _enough(vector: np.ndarray | None, speech_s: float, param: str) -> tuple[np.ndarray, float]:
+    if vector is None or speech_s < MIN_SAMPLE_SPEECH_S:
+        raise InvalidParameter(
+            f"The sample holds {speech_s:.1f} s of speech; a voice needs at least "
+            f"{MIN_SAMPLE_SPEECH_S:.0f} s (5 to 30 s of one person talking is best).",
+            param=param,
+            code="too_little_speech",
+        )
+    return vector, speech_s
+
+
+def reference_pcm(path: Path, param: str) -> np.ndarray:
+    """A reference or sample file as 16-kHz samples (blocking), at most
+    ``MAX_REFERENCE_S`` of it: anything else is an ``InvalidParameter`` naming ``param``."""
+    try:
+        cap = DurationCap(MAX_REFERENCE_S)
+        return np.concatenate([np.zeros(0, np.int16), *iter_pcm(path, cap=cap)])
+    except StepAudioError as exc:
+        raise InvalidParameter(
+            f"Not a usable voice sample: {exc.message}", param=param, code=exc.code
+        ) from exc
+
+
+def spans_pcm(path: Path, spans: list[tuple[float, float]], limit_s: float) -> np.ndarray:
+    """The samples of a recording within ``spans`` (seconds), joined, at most ``limit_s``
+    of them (blocking; the recording is read once, as a stream)."""
+    wanted = sorted(spans)
+    parts: list[np.ndarray] = []
+    taken, at = 0, 0
+    limit = int(limit_s * SAMPLE_RATE)
+    for chunk in iter_pcm(path):
+        end = at + chunk.size
+        for a, b in wanted:
+            lo, hi = max(at, int(a * SAMPLE_RATE)), min(end, int(b * SAMPLE_RATE))
+            if hi > lo and taken < limit:
+                piece = chunk[lo - at : hi - at][: limit - taken]
+                parts.append(piece)
+                taken += piece.size
+        at = end
+        if taken >= limit or (wanted and at >= wanted[-1][1] * SAMPLE_RATE):
+            break
+    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
 
 @dataclass
@@ -58,6 +106,28 @@ class Speakers:
         self.diarizer = Diarizer(threads)
         self._slots = anyio.CapacityLimiter(concurrent)
 
+    async def voice_print(self, path: Path, param: str) -> tuple[np.ndarray, float]:
+        """A sample's voice print and its seconds of speech, for the voice library; a
+        file that is no audio, is longer than ``MAX_REFERENCE_S``, holds too little speech
+        (silence, music, a breath) is the caller's fault, named ``param``."""
+
+        def run() -> tuple[np.ndarray | None, float]:
+            return self.diarizer.voice_print(reference_pcm(path, param))
+
+        vector, speech_s = await anyio.to_thread.run_sync(run, limiter=self._slots)
+        return _enough(vector, speech_s, param)
+
+    async def voice_print_of(
+        self, path: Path, spans: list[tuple[float, float]], param: str
+    ) -> tuple[np.ndarray, float]:
+        """The voice print of one speaker of a recording, from where they talk."""
+
+        def run() -> tuple[np.ndarray | None, float]:
+            return self.diarizer.voice_print(spans_pcm(path, spans, MAX_REFERENCE_S))
+
+        vector, speech_s = await anyio.to_thread.run_sync(run, limiter=self._slots)
+        return _enough(vector, speech_s, param)
+
     def _voices(self, params: ProcessParams) -> dict[str, np.ndarray]:
         """The reference clips' voices (blocking); a clip that is no audio, too long or
         holds no speech is the request's fault."""
@@ -67,9 +137,8 @@ class Speakers:
                 f.write(clip)
                 f.flush()
                 try:
-                    cap = DurationCap(MAX_REFERENCE_S)
-                    pcm = np.concatenate([np.zeros(0, np.int16), *iter_pcm(Path(f.name), cap=cap)])
-                except StepAudioError as exc:
+                    pcm = reference_pcm(Path(f.name), REFERENCES)
+                except InvalidParameter as exc:
                     raise InvalidParameter(
                         f"The reference clip of {name!r} is not usable: {exc.message}",
                         param=REFERENCES,
@@ -94,7 +163,10 @@ class Speakers:
                 num=params.num_speakers,
                 low=params.min_speakers,
                 high=params.max_speakers,
-                known=self._voices(params),
+                known={
+                    **self._voices(params),
+                    **{n: np.asarray(v, np.float32) for n, v in params.voice_prints.items()},
+                },
                 stop=stop,
             )
 

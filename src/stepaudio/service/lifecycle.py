@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from stepaudio.audio import SAMPLE_RATE, encode_wav
+from stepaudio.errors import BadRequest
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.result import ProcessResult
 from stepaudio.pipeline.run import Pipeline, Progress, ProgressCallback, WindowStore
@@ -85,11 +86,20 @@ class Run:
         return result
 
 
+ANONYMOUS = "anonymous"
+"""Who calls a service without keys (and the CLI): one owner, one voice library."""
+
+VoicePrints = Callable[[str, list[str]], Awaitable[dict[str, np.ndarray]]]
+"""A key's voice library: ``(owner, names)`` to their prints (``*``: all)."""
+
+
 @dataclass
 class Lifecycle:
     pipeline: Pipeline
     admission: Admission
     metrics: Metrics = field(default_factory=Metrics)
+    voices: VoicePrints | None = None
+    """Where requests' ``voices`` are looked up (the task database); None: nowhere."""
     _completed: int = 0
     _total_time: float = 0.0
 
@@ -121,6 +131,8 @@ class Lifecycle:
 
         ``probe``: measure the recording before admitting it, for a caller that must
         refuse bad audio before it answers (a stream); processing checks it anyway."""
+        if params.voices:
+            params = await self._with_prints(params, owner or ANONYMOUS)
         async with self._as_file(source) as path:
             if probe:
                 await self.pipeline.probe(path)
@@ -155,6 +167,14 @@ class Lifecycle:
         """``open`` and ``result`` in one: the whole answer of a plain request."""
         async with self.open(source, params, face=face, owner=owner, ticket=ticket) as run:
             return await run.result()
+
+    async def _with_prints(self, params: ProcessParams, owner: str) -> ProcessParams:
+        """``params`` with its voices' prints, from the caller's own library only."""
+        if self.voices is None:
+            raise BadRequest("This service keeps no voice library.", param="voices")
+        prints = await self.voices(owner, params.voices)
+        found = {name: [float(x) for x in vector] for name, vector in prints.items()}
+        return params.model_copy(update={"voice_prints": found})
 
     @asynccontextmanager
     async def _as_file(self, source: Source) -> AsyncIterator[Path]:

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import numpy as np
 from anyio import CapacityLimiter
 
 from stepaudio.audio.cut import Span
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput
+from stepaudio.tasks import voices
 from stepaudio.tasks.lease import Claim
 from stepaudio.tasks.records import TaskRecord
 from stepaudio.tasks.status import TaskStatus
@@ -108,6 +110,11 @@ class AsyncTaskStore:
 
     async def delete(self, task_id: str, owner: str | None = None) -> None:
         await self.call(self.sync.delete, task_id, owner)
+
+    async def voice_prints(self, owner: str, names: list[str]) -> dict[str, np.ndarray]:
+        """The prints of ``owner``'s voices ``names`` (``*``: all): the lifecycle's
+        ``voices``."""
+        return await self.call(voices.prints, self.sync, owner, names)
 
     # -- the workers' side ----------------------------------------------------------------
 

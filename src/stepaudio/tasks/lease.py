@@ -30,6 +30,8 @@ class Claim:
     params: dict[str, Any]
     upload_sha256: str
     filename: str
+    owner: str = ""
+    """The key's owner: its voice library names the speakers (``voices``)."""
 
 
 def claimable(now: datetime) -> ColumnElement[bool]:

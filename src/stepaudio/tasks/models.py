@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -163,3 +164,20 @@ class PageSession(Base):
     owner: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Voice(Base):
+    """A known speaker of one key: a name and a voice print (CAM++ embedding, 192 float32,
+    unit length), never the audio it was made from. Biometric data: deleted for good by
+    ``DELETE /api/voices/{id}``."""
+
+    __tablename__ = "voices"
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_voices_owner_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    print: Mapped[bytes] = mapped_column(LargeBinary)
+    seconds: Mapped[float] = mapped_column(Float)
+    """Speech the print was made from."""
+    created_at: Mapped[datetime] = mapped_column(DateTime)

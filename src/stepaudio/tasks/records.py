@@ -29,6 +29,9 @@ class TaskRecord:
     """Naive UTC, like every time in the database."""
     started_at: datetime | None
     finished_at: datetime | None
+    upload_sha256: str = ""
+    """The stored upload (kept while a task uses it): where a finished task's audio is
+    read again (a speaker of it enrolled in the voice library)."""
 
     @classmethod
     def from_row(cls, row: Any) -> TaskRecord:
@@ -48,5 +51,6 @@ class TaskRecord:
             webhook_state=row.webhook_state,
             created_at=row.created_at,
             started_at=row.started_at,
+            upload_sha256=row.upload_sha256,
             finished_at=row.finished_at,
         )

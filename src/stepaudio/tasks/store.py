@@ -253,12 +253,18 @@ class TaskStore:
                 if taken != 1:
                     continue
                 row = conn.execute(
-                    select(Task.attempts, Task.params, Task.upload_sha256, Task.filename).where(
-                        Task.id == candidate.id
-                    )
+                    select(
+                        Task.attempts, Task.params, Task.upload_sha256, Task.filename, Task.owner
+                    ).where(Task.id == candidate.id)
                 ).one()
                 return Claim(
-                    candidate.id, token, row.attempts, row.params, row.upload_sha256, row.filename
+                    candidate.id,
+                    token,
+                    row.attempts,
+                    row.params,
+                    row.upload_sha256,
+                    row.filename,
+                    row.owner,
                 )
         return None
 

@@ -95,7 +95,9 @@ class Worker:
                 raise LeaseLost(claim.task_id)
 
         # Not admitted: a task waits in the task queue, not in the requests' one.
-        async with self.lifecycle.open(source, params, face="task", admit=False) as run:
+        async with self.lifecycle.open(
+            source, params, face="task", owner=claim.owner, admit=False
+        ) as run:
             result = await run.result(
                 on_progress=on_progress, store=DbWindows(self.store, claim), background=True
             )

@@ -73,3 +73,45 @@ def conversation(
         parts += [piece, gap]
         at += piece.size + gap.size
     return np.concatenate(parts), reference
+
+
+def _pieces(speaker: str, clip: str, start: float, end: float, step: float) -> list[Line]:
+    out, at = [], start
+    while at + step <= end + 1e-6:
+        out.append(Line(speaker, clip, at, at + step))
+        at += step
+    return out
+
+
+UTTERANCES: list[Line] = [
+    Line("jfk", "en/jfk.flac", 0.0, 5.5),
+    Line("jfk", "en/jfk.flac", 5.5, None),
+    *(Line("austen", f"en/sense_and_sensibility_{n}.wav") for n in ("0870", "0890", "0920")),
+    *(
+        piece
+        for n in (1, 2, 3)
+        for piece in _pieces("sonnets", f"en/sonnet_{n}.mp3", 12.0, 48.0, 6.0)
+    ),
+    Line("libri", "en/librispeech-1995-1837-0001.wav", 0.0, 4.4),
+    Line("libri", "en/librispeech-1995-1837-0001.wav", 4.4, None),
+    Line("left", "en/stereo_diarization_left.wav"),
+    Line("right", "en/stereo_diarization_right.wav"),
+    Line("sr_english", "en/sr_english.wav"),
+    Line("thchs", "zh/thchs30_A11_0.wav", 0.0, 4.0),
+    Line("thchs", "zh/thchs30_A11_0.wav", 4.0, None),
+    Line("s0764", "zh/aishell_BAC009S0764W0122.wav"),
+    Line("s0764", "zh/firered_BAC009S0764W0121.wav"),
+    Line("meeting", "zh/firered_TEST_MEETING_T0000000001_S00000.wav", 0.0, 6.0),
+    Line("meeting", "zh/firered_TEST_MEETING_T0000000001_S00000.wav", 6.0, None),
+    Line("s0724", "zh/aishell-BAC009S0724W0121.wav"),
+]
+"""Utterances of known speakers (several for most, with other words each time): what
+``bench/speaker_id.py`` calibrates voice matching on. Three seconds or more each, as an
+enrolment sample would be; the clips shorter than that are left out."""
+
+
+def utterance(line: Line, data: Path) -> np.ndarray:
+    pcm = load_pcm(data / line.clip)
+    a = int(line.start * SAMPLE_RATE)
+    b = pcm.size if line.end is None else int(line.end * SAMPLE_RATE)
+    return pcm[a:b]
