@@ -204,16 +204,30 @@ def stream_usage(result: ProcessResult) -> dict[str, Any]:
     return out
 
 
+OPENAI_MODELS = (
+    "whisper-1",
+    "gpt-4o-transcribe",
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-transcribe-diarize",
+    "gpt-transcribe",
+)
+"""OpenAI's transcription models, what its clients send by default (the diarizing one
+with ``known_speaker_names[]``): taken as names of this service's engine."""
+
+
 def accepted_models(services: Services) -> list[str]:
     """The ``model`` names the audio routes take, all served by this service's engines:
-    the name it reports, every configured backend's model, and OpenAI's ``whisper-1``
-    (what clients send by default). ``GET /v1/models`` lists exactly these."""
+    the name it reports, every configured backend's model, and OpenAI's transcription
+    models (``OPENAI_MODELS``). ``GET /v1/models`` lists exactly these."""
     names = [model_label(services), *(b.model for b in services.settings.all_backends())]
-    return list(dict.fromkeys([*names, "whisper-1"]))
+    return list(dict.fromkeys([*names, *OPENAI_MODELS]))
 
 
-def check_model(model: str, services: Services) -> None:
-    if model not in accepted_models(services):
+def check_model(model: str, services: Services, *, translation: bool = False) -> None:
+    """404 for a model this service does not serve; OpenAI's translations take only
+    ``whisper-1`` of its models, and so do ours."""
+    refused = translation and model in OPENAI_MODELS and model != "whisper-1"
+    if refused or model not in accepted_models(services):
         raise NotFound(
             f"The model '{model}' does not exist here; GET /v1/models lists those that do.",
             param="model",
@@ -263,7 +277,7 @@ async def translations(
     services: Services = Depends(get_services),
 ):
     """The speech translated into English, as OpenAI's endpoint does."""
-    check_model(form.model, services)
+    check_model(form.model, services, translation=True)
     params = ProcessParams.from_user(
         mode=Mode.TRANSLATE,
         target_lang="English",

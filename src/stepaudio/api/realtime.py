@@ -35,6 +35,7 @@ from stepaudio.api.live_socket import (
     parse_event,
     refuse,
 )
+from stepaudio.api.openai_audio import OPENAI_MODELS
 from stepaudio.api.realtime_config import SessionConfig, object_param
 from stepaudio.api.realtime_recording import SessionRecording
 from stepaudio.api.services import Services, model_label
@@ -60,10 +61,6 @@ from stepaudio.live.session import Heard
 from stepaudio.params import Mode, ProcessParams
 
 router = APIRouter()
-
-OPENAI_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe", "whisper-1", "gpt-transcribe")
-"""What the clients send by default, taken as names of our engine (as ``/v1`` takes
-``whisper-1``)."""
 
 
 WORDS = "item.input_audio_transcription.words"
