@@ -272,3 +272,46 @@ def test_a_speaker_of_a_finished_task_is_enrolled_by_name(server, meeting):
         )
         assert r.status_code == 200
         assert any(s["speaker"] == "Jack" for s in r.json()["segments"])
+
+
+def at_24k(pcm: np.ndarray) -> bytes:
+    idx = np.arange(0, len(pcm) - 1, 2 / 3)
+    return np.interp(idx, np.arange(len(pcm)), pcm).astype("<i2").tobytes()
+
+
+def test_a_live_turn_carries_its_known_speaker(server, library):
+    """``/v1/realtime?voices=*``: each completed turn names its speaker when the voice is
+    one of the key's, null for a stranger."""
+    import json
+
+    from websockets.sync.client import connect
+
+    turns = [
+        ("JFK", Line("jfk", "en/jfk.flac", 5.5, None)),
+        (None, Line("stranger", "en/sense_and_sensibility_0920.wav")),
+        ("Reader", Line("sonnets", "en/sonnet_2.mp3", 20.0, 30.0)),
+    ]
+    url = server.replace("http://", "ws://") + "/v1/realtime?intent=transcription&voices=*"
+    with connect(url, additional_headers={"X-API-Key": KEY}, open_timeout=10) as ws:
+        session = {"type": "transcription", "audio": {"input": {"turn_detection": None}}}
+        ws.send(json.dumps({"type": "session.update", "session": session}))
+        for expected, line in turns:
+            data = at_24k(utterance(line, DATA))
+            for i in range(0, len(data), 48000):
+                chunk = base64.b64encode(data[i : i + 48000]).decode()
+                ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+            ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            while True:
+                event = json.loads(ws.recv(timeout=120))
+                assert event["type"] != "error", event
+                if event["type"].endswith("input_audio_transcription.completed"):
+                    break
+            assert event["speaker"] == expected, (expected, event)
+            if expected:
+                assert 0.63 <= event["speaker_confidence"] <= 1.0
+    # Another key's session cannot name KEY's voices.
+    with connect(
+        url.replace("voices=*", "voices=JFK"), additional_headers={"X-API-Key": OTHER}
+    ) as ws:
+        refusal = json.loads(ws.recv(timeout=30))
+        assert refusal["type"] == "error" and refusal["error"]["code"] == "unknown_voice"

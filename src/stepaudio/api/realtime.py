@@ -21,10 +21,12 @@ import asyncio
 import time
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketDisconnected
 
 from stepaudio.api.errors import websocket_error
+from stepaudio.api.forms import voice_names
 from stepaudio.api.live_socket import (
     EventSender,
     UnknownEvent,
@@ -40,6 +42,7 @@ from stepaudio.api.realtime_config import SessionConfig, object_param
 from stepaudio.api.realtime_recording import SessionRecording
 from stepaudio.api.services import Services, model_label
 from stepaudio.config import LiveSettings
+from stepaudio.diarize.identify import match
 from stepaudio.errors import (
     BadRequest,
     InvalidParameter,
@@ -62,6 +65,9 @@ from stepaudio.params import Mode, ProcessParams
 
 router = APIRouter()
 
+
+MIN_TURN_SPEECH_S = 1.0
+"""Least speech in a turn to tell whose voice it is (a shorter print is mostly noise)."""
 
 WORDS = "item.input_audio_transcription.words"
 """Our ``include`` value (OpenAI has none for it): ``completed`` carries ``words``."""
@@ -87,6 +93,8 @@ async def realtime(websocket: WebSocket) -> None:
         session = TranscriptionSession(websocket, services)
         if websocket.query_params.get("save"):
             await session.record(websocket.query_params["save"])
+        if websocket.query_params.get("voices"):
+            await session.know(websocket.query_params["voices"])
         await session.run()
     except StepAudioError as exc:
         await refuse(websocket, exc, websocket_error(exc)[1] or 1008)
@@ -107,8 +115,18 @@ class TranscriptionSession:
         if websocket.query_params.get("model"):
             self.config.model = websocket.query_params["model"]
         self.recording: SessionRecording | None = None
+        self.prints: dict[str, np.ndarray] = {}
+        """Known voices (``?voices=``): a completed turn names its speaker if one matches."""
         self.events = EventSender(websocket)
         self.live = self._live()
+
+    async def know(self, names: str) -> None:
+        """The key's voices named in ``?voices=Alice,Bob`` (or ``*``), from its library."""
+        store = self.services.tasks
+        wanted = voice_names(names)
+        if store is None or not wanted:
+            raise InvalidParameter("'voices' names voices of your library.", param="voices")
+        self.prints = await store.voice_prints(self.owner, wanted)
 
     async def record(self, mode: str) -> None:
         """Keep the session's audio, to become a task of ``mode`` when it ends. The key's
@@ -254,7 +272,20 @@ class TranscriptionSession:
                 }
                 for w in event.words
             ]
+        if isinstance(event, Completed) and self.prints and event.audio is not None:
+            # Ours: who said it, when the voice is one of the key's known speakers.
+            wire["speaker"], wire["speaker_confidence"] = await self._speaker(event.audio)
         await self.send(wire)
+
+    async def _speaker(self, audio: np.ndarray) -> tuple[str | None, float | None]:
+        vector, speech_s = await self.services.pipeline.speakers.voice_of(audio)
+        if vector is None or speech_s < MIN_TURN_SPEECH_S:
+            return None, None
+        found = match(vector[None, :], self.prints)
+        if 0 not in found:
+            return None, None
+        name, score = found[0]
+        return name, round(score, 3)
 
     async def send(self, event: dict[str, Any]) -> None:
         await self.events.send(event)

@@ -117,6 +117,12 @@ class Speakers:
         vector, speech_s = await anyio.to_thread.run_sync(run, limiter=self._slots)
         return _enough(vector, speech_s, param)
 
+    async def voice_of(self, pcm: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """The voice print of 16-kHz samples and their seconds of speech (a live turn)."""
+        return await anyio.to_thread.run_sync(
+            lambda: self.diarizer.voice_print(pcm), limiter=self._slots
+        )
+
     async def voice_print_of(
         self, path: Path, spans: list[tuple[float, float]], param: str
     ) -> tuple[np.ndarray, float]:
