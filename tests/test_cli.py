@@ -63,3 +63,29 @@ def test_silence_is_an_empty_result_with_a_warning(runner: CliRunner, tmp_path: 
     path = write_audio(np.zeros(16000 * 2, dtype=np.int16), tmp_path / "quiet.wav")
     result = runner.invoke(app, ["process", str(path), "-m", "asr"])
     assert result.exit_code == 0 and "warning: no_speech" in result.output
+
+
+@pytest.mark.model
+def test_voices_from_the_command_line(runner: CliRunner, tmp_path: Path):
+    """Enrol, list, name in a transcript, remove: the keyless owner's library."""
+    from stepaudio.testing.longaudio import load_pcm
+
+    jfk = load_pcm(clip("en/jfk.flac"))
+    sample = write_audio(jfk[: 16000 * 5], tmp_path / "jfk-sample.wav")
+    added = runner.invoke(app, ["voices", "add", "JFK", str(sample)])
+    assert added.exit_code == 0, added.output
+    assert "JFK" in runner.invoke(app, ["voices", "list"]).stdout
+    talk = write_audio(jfk[16000 * 5 :], tmp_path / "jfk-rest.wav")
+    result = runner.invoke(
+        app, ["process", str(talk), "-m", "asr", "--voices", "JFK", "-f", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    speakers = {s["speaker"] for s in json.loads(result.stdout)["segments"]}
+    assert speakers == {"JFK"}
+    unknown = runner.invoke(app, ["process", str(talk), "-m", "asr", "--voices", "Nobody"])
+    assert unknown.exit_code == 2 and "unknown_voice" in unknown.output
+    silence = write_audio(np.zeros(16000 * 3, np.int16), tmp_path / "quiet.wav")
+    refused = runner.invoke(app, ["voices", "add", "Quiet", str(silence)])
+    assert refused.exit_code == 2 and "too_little_speech" in refused.output
+    assert runner.invoke(app, ["voices", "remove", "JFK"]).exit_code == 0
+    assert "JFK" not in runner.invoke(app, ["voices", "list"]).stdout

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from stepaudio.bench.bench_cli import register as register_bench
 from stepaudio.bench.plan_cli import register as register_plan
+from stepaudio.cli_voices import register as register_voices
 from stepaudio.config import Settings
 from stepaudio.errors import StepAudioError
 from stepaudio.params import (
@@ -114,6 +115,9 @@ def process(
     word_timestamps: bool = typer.Option(
         False, "--word-timestamps", help="Times for every word (json output)"
     ),
+    voices: str | None = typer.Option(
+        None, "--voices", help="Known speakers to name (stepaudio voices list): NAMES or *"
+    ),
     fmt: Format = typer.Option(Format.TXT, "-f", "--format", help="Output format"),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write here, not stdout"),
 ) -> None:
@@ -138,11 +142,20 @@ def process(
             min_speakers=min_speakers,
             max_speakers=max_speakers,
             word_timestamps=word_timestamps or None,
+            voices=[v.strip() for v in voices.split(",") if v.strip()] if voices else None,
         )
     except ValueError as exc:
         err.print(f"[red]error[/red]: {exc}")
         raise typer.Exit(2) from exc
     settings = Settings()
+    if params.voices:
+        from stepaudio.cli_voices import library_prints
+
+        try:
+            found = library_prints(settings, params.voices)
+        except StepAudioError as exc:
+            _fail(exc)
+        params = params.model_copy(update={"voice_prints": found})
 
     async def run():
         engine = build_engine(settings)
@@ -208,6 +221,7 @@ def settings() -> None:
 # Commands that live with their features.
 register_plan(app)
 register_bench(app)
+register_voices(app)
 
 if __name__ == "__main__":
     app()
