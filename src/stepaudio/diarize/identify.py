@@ -4,7 +4,7 @@ Open-set: a found voice gets an enrolled name only when their prints are at leas
 ``MATCH_THRESHOLD`` alike (cosine of CAM++ embeddings), and one to one (Hungarian
 assignment: two found voices never share a name, and one name never goes to two). The
 threshold comes from ``bench/speaker_id.py`` on tests/data's utterances: same-speaker
-pairs scored 0.72–0.96, different speakers 0.28–0.54 (no overlap: equal error rate 0);
+pairs scored 0.72–0.95, different speakers 0.27–0.54 (no overlap: equal error rate 0);
 0.63 sits in the middle of the gap. The clustering's 0.5, used for this before, gave a
 colleague's name to a stranger 9 % of the time on the same pairs (JFK got the Mandarin
 reader's at 0.53). The score is returned with the name, so a client can be stricter.
