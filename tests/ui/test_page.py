@@ -502,3 +502,46 @@ def test_live_captions_and_saved_session(browser, keyed: Keyed, shots_dir: Path,
         watch.check()
     finally:
         live_browser.close()
+
+
+def test_a_speaker_of_a_task_is_remembered_named_and_deleted(browser, site: Keyed, tmp_path):
+    """ "This is Alice" on a finished task's speaker; the next recording names her when
+    "Name the people whose voices I saved" is ticked; History deletes the voice."""
+    from stepaudio.testing.encode import write_audio
+
+    left = load_pcm(clip("en/stereo_diarization_left.wav"))
+    right = load_pcm(clip("en/stereo_diarization_right.wav"))
+    pair = write_audio(
+        np.concatenate([left, np.zeros(16000, np.int16), right]), tmp_path / "two.wav"
+    )
+    with httpx.Client(base_url=site.url, timeout=60, headers={"X-API-Key": KEY}) as c:
+        files = {"audio": ("two.wav", pair.read_bytes(), "audio/wav")}
+        r = c.post("/api/task", data={"mode": "asr", "diarize": "true"}, files=files)
+        task = finished(c, r.json()["task_id"], timeout=120)
+        for voice in c.get("/api/voices").json()["voices"]:  # a clean library
+            c.delete(f"/api/voices/{voice['voice_id']}")
+    with visit(browser, site.url) as (page, watch):
+        page.goto(f"{site.url}/ui/?task={task['task_id']}#process")
+        expect(page.locator("#speakers-box")).to_be_visible()
+        first = page.locator("#speaker-names p").first
+        first.get_by_role("button", name="Remember this voice").click()
+        expect(first).to_contain_text("Type a name first.")
+        first.locator("input").fill("Alice")
+        first.get_by_role("button", name="Remember this voice").click()
+        expect(first).to_contain_text("Saved as Alice.")
+
+        page.click("#tab-process")
+        page.set_input_files("#file", str(pair))
+        page.check("#known-voices")
+        run(page, "asr")
+        expect(page.locator("#transcript")).to_contain_text("Alice")
+
+        page.click("#tab-history")
+        item = page.locator("#voices li", has_text="Alice")
+        expect(item).to_have_count(1)
+        page.once("dialog", lambda dialog: dialog.accept())
+        item.get_by_role("button", name="Delete the voice of Alice").click()
+        expect(item).to_have_count(0)
+        expect(page.locator("#voices-empty")).to_be_visible()
+    with httpx.Client(base_url=site.url, timeout=60, headers={"X-API-Key": KEY}) as c:
+        assert c.get("/api/voices").json() == {"voices": []}

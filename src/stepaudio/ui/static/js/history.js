@@ -48,3 +48,21 @@ export async function refresh(open) {
     }),
   );
 }
+
+/** The key's saved voices, each with a delete button. */
+export async function refreshVoices() {
+  const { voices } = await call("api/voices");
+  $("voices-empty").hidden = voices.length > 0;
+  $("voices").replaceChildren(
+    ...voices.map((voice) => {
+      const item = document.createElement("li");
+      const remove = button(t("delete"), t("delete_voice", { name: voice.name }), async () => {
+        if (!confirm(t("confirm_delete_voice", { name: voice.name }))) return;
+        await call(`api/voices/${encodeURIComponent(voice.voice_id)}`, { method: "DELETE" });
+        await refreshVoices();
+      });
+      item.append(`${voice.name} `, remove);
+      return item;
+    }),
+  );
+}

@@ -41,6 +41,12 @@ const TEXTS = {
     st_engine: "Engine", st_model: "Model", st_ready: "Ready", st_backends: "Servers",
     st_queue: "Now", st_queue_value: "{processing} running, {waiting} waiting, {completed} done",
     yes: "yes", no: "no",
+    known_voices: "Name the people whose voices I saved",
+    remember: "Remember this voice", remembered: "Saved as {name}.", name_first: "Type a name first.",
+    voices_title: "Saved voices",
+    voices_hint: "Voices are saved from a speaker of a finished task (open it, then \"Remember this voice\"). What is kept is a voice print, never the audio; delete it here.",
+    voices_empty: "No saved voices.", delete_voice: "Delete the voice of {name}",
+    confirm_delete_voice: "Delete the saved voice of {name}?",
   },
   zh: {
     skip: "跳到内容", brand: "StepAudio", tagline: "转写、摘要、翻译、问答",
@@ -80,6 +86,12 @@ const TEXTS = {
     st_engine: "引擎", st_model: "模型", st_ready: "就绪", st_backends: "服务器",
     st_queue: "当前", st_queue_value: "{processing} 个处理中，{waiting} 个排队，{completed} 个已完成",
     yes: "是", no: "否",
+    known_voices: "标出已保存声音的人",
+    remember: "记住这个声音", remembered: "已保存为 {name}。", name_first: "请先输入名字。",
+    voices_title: "已保存的声音",
+    voices_hint: "可以从已完成任务中的某位说话人保存声音（打开任务，再点“记住这个声音”）。保存的是声纹，不是录音；可以在这里删除。",
+    voices_empty: "还没有保存的声音。", delete_voice: "删除 {name} 的声音",
+    confirm_delete_voice: "删除 {name} 的声音？",
   },
 };
 

@@ -16,7 +16,10 @@ function show(view) {
     tab.setAttribute("aria-selected", String(name === view));
     document.getElementById(`view-${name}`).hidden = name !== view;
   }
-  const shown = { history: () => history.refresh(openTask), status: () => status.refresh() }[view];
+  const shown = {
+    history: () => Promise.all([history.refresh(openTask), history.refreshVoices()]),
+    status: () => status.refresh(),
+  }[view];
   shown?.().catch((error) => process.showError(error.message));
 }
 

@@ -10,7 +10,7 @@ const TASK_AFTER_S = 600; // longer recordings run in the background (History ke
 const FORMATS = ["txt", "srt", "vtt", "json", "md"];
 const $ = (id) => document.getElementById(id);
 
-const state = { file: null, name: "", result: null, names: {}, segments: [], recorder: null };
+const state = { file: null, name: "", result: null, names: {}, segments: [], recorder: null, taskId: null };
 
 export function mode() {
   return document.querySelector('input[name="mode"]:checked').value;
@@ -96,6 +96,7 @@ function form() {
   if (current === "understand" && $("question").value.trim()) data.append("question", $("question").value.trim());
   if (current === "translate") data.append("target_lang", $("target-lang").value);
   if ($("spoken").value) data.append("language", $("spoken").value);
+  if (["s2t", "asr", "translate"].includes(current) && $("known-voices").checked) data.append("voices", "*");
   if (["s2t", "asr", "translate"].includes(current) && $("diarize").checked) {
     data.append("diarize", "true");
     if ($("num-speakers").value) data.append("num_speakers", $("num-speakers").value);
@@ -133,10 +134,21 @@ function drawTranscript() {
   $("transcript-box").hidden = !state.segments.length;
   $("speakers-box").hidden = !labels.length;
   if (labels.length && $("speaker-names").childElementCount !== labels.length) {
-    renderSpeakerNames($("speaker-names"), labels, state.names, (label, name) => {
-      state.names[label] = name;
-      drawTranscript();
-    });
+    // A finished task's speakers can be remembered: "this is Alice" (its audio is kept).
+    const remember = state.taskId
+      ? (label, name) =>
+          call("api/voices/from-task", { method: "POST", json: { task_id: state.taskId, speaker: label, name } })
+      : null;
+    renderSpeakerNames(
+      $("speaker-names"),
+      labels,
+      state.names,
+      (label, name) => {
+        state.names[label] = name;
+        drawTranscript();
+      },
+      remember,
+    );
   }
 }
 
@@ -194,6 +206,7 @@ function reset() {
   state.result = null;
   state.names = {};
   state.segments = [];
+  state.taskId = null;
   $("result").hidden = true;
   $("speaker-names").replaceChildren();
 }
@@ -256,6 +269,7 @@ export async function follow(taskId) {
     const task = await call(`api/task/${encodeURIComponent(taskId)}`);
     if (task.status === "completed") {
       $("progress").hidden = true;
+      state.taskId = taskId;
       showResult(task.result, task.filename);
       return task;
     }

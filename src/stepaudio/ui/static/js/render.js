@@ -49,8 +49,9 @@ export function renderSegments(list, segments, { names = {}, onSeek }) {
   return order;
 }
 
-/** One name field per speaker; onRename(label, name) when one changes. */
-export function renderSpeakerNames(box, labels, names, onRename) {
+/** One name field per speaker; onRename(label, name) when one changes. With onRemember
+ * (a task's result), a button that saves the speaker's voice under the name. */
+export function renderSpeakerNames(box, labels, names, onRename, onRemember = null) {
   box.replaceChildren(
     ...labels.map((label, i) => {
       const id = `speaker-name-${i}`;
@@ -59,7 +60,27 @@ export function renderSpeakerNames(box, labels, names, onRename) {
       const input = el("input", { id, type: "text", maxLength: 40, value: names[label] || "" });
       input.placeholder = speakerLabel(label, {});
       input.addEventListener("change", () => onRename(label, input.value.trim()));
-      return el("p", {}, caption, " ", input);
+      const row = el("p", {}, caption, " ", input);
+      if (onRemember) {
+        const said = el("span", { className: "muted", role: "status" });
+        const button = el("button", { type: "button", className: "secondary", textContent: t("remember") });
+        button.addEventListener("click", async () => {
+          const name = input.value.trim();
+          if (!name) {
+            said.textContent = t("name_first");
+            input.focus();
+            return;
+          }
+          try {
+            await onRemember(label, name);
+            said.textContent = t("remembered", { name });
+          } catch (error) {
+            said.textContent = error.message;
+          }
+        });
+        row.append(" ", button, " ", said);
+      }
+      return row;
     }),
   );
 }
