@@ -315,3 +315,26 @@ def test_a_live_turn_carries_its_known_speaker(server, library):
     ) as ws:
         refusal = json.loads(ws.recv(timeout=30))
         assert refusal["type"] == "error" and refusal["error"]["code"] == "unknown_voice"
+
+
+def test_a_task_names_the_voices_of_its_key(server, library, meeting):
+    """The worker looks the voices up for the task's own key, when it runs."""
+    import time
+
+    path, reference = meeting
+    with client(server, KEY) as c:
+        r = c.post(
+            "/api/task",
+            data={"mode": "asr", "voices": "JFK,Reader"},
+            files={"audio": (path.name, path.read_bytes())},
+        )
+        assert r.status_code == 202, r.text
+        assert "voice_prints" not in r.text
+        for _ in range(600):
+            task = c.get(f"/api/task/{r.json()['task_id']}").json()
+            if task["status"] in ("completed", "failed"):
+                break
+            time.sleep(0.2)
+    assert task["status"] == "completed", task
+    assert task["params"]["voices"] == ["JFK", "Reader"] and "voice_prints" not in task["params"]
+    check_meeting(task["result"]["segments"], reference)
