@@ -155,3 +155,19 @@ def test_audio_summaries_of_many_windows_are_reduced_as_partial() -> None:
     assert "partial summaries" in engine.prompts[0]
     assert "Part one.\nPart two." in engine.prompts[0]
     assert [o.text for o in merged.extra] == ["Overall."]
+
+
+def test_an_answer_cites_real_times_and_says_what_it_could_not_find() -> None:
+    answer = 'Obi-Wan greets him. [0:05] "general kenobi" and [2:00] "I have the high ground".'
+    merged = run(Mode.UNDERSTAND, three_windows(), FakeTextEngine(lambda prompt: answer))
+    assert merged.answer.startswith('Obi-Wan greets him. [0:02] "general kenobi" and "I have')
+    assert [(c.start, c.end) for c in merged.citations] == [(2.5, 29.0)]
+    assert merged.warnings and merged.warnings[0].startswith("citation_unmatched")
+
+
+def test_the_answer_prompt_gives_no_example_time_and_says_what_the_model_has() -> None:
+    engine = FakeTextEngine(lambda prompt: "An answer.")
+    run(Mode.UNDERSTAND, three_windows(), engine)
+    prompt = engine.prompts[-1]
+    assert "[0:05]" not in prompt and "[0:00] hello there." in prompt
+    assert "not the voices" in prompt

@@ -80,8 +80,9 @@ def answer_prompt(text: str, question: str, partial: bool = False, zh: bool = Fa
         what = "从录音各部分整理的笔记" if partial else "一段录音的转写文本（方括号里是时间）"
         return (
             f"以下是{what}：\n\n{text}\n\n问题：{question}\n"
-            "请根据文本用中文回答，一两句话，并引用支持答案的原话及其时间，"
-            "例如：[0:05]“……”。"
+            "请根据文本用中文回答，一两句话，并引用支持答案的原话：先写那一行开头的时间，"
+            "再用引号写出原话。你只有文字（如有说话人标记，也只有标记），听不到声音："
+            "不要说说话人的性别、年龄、口音或语气。"
         )
     what = (
         "notes taken from parts of a recording"
@@ -90,8 +91,11 @@ def answer_prompt(text: str, question: str, partial: bool = False, zh: bool = Fa
     )
     return (
         f"Here is {what}:\n\n{text}\n\nQuestion: {question}\n"
-        "Answer the question in one or two sentences, then quote the words of the "
-        'transcript that support the answer with their time, like: [0:05] "...".'
+        "Answer the question in one or two sentences, then quote the exact words of the "
+        "transcript that support the answer, in double quotes, each after the time its "
+        "line starts with. You have only the text (and speaker labels where there are "
+        "any), not the voices: say nothing about how anyone sounds, their sex, age, accent "
+        "or mood."
     )
 
 

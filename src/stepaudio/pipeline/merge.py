@@ -12,6 +12,7 @@ from stepaudio.audio.cut import Span
 from stepaudio.engines import prompts
 from stepaudio.engines.base import Engine, ModelOutput, Segment
 from stepaudio.params import Mode, ProcessParams
+from stepaudio.pipeline.citations import Citation, ground
 from stepaudio.pipeline.reduce import answer_task, reduce_texts, summary_task
 from stepaudio.text import join_texts
 
@@ -28,8 +29,14 @@ class Merged:
     extra: list[ModelOutput] = field(default_factory=list)
     """Outputs of reduce calls, counted in usage."""
     warnings: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    """The transcript's segments an answer quotes (``understand``)."""
 
 
+UNMATCHED_QUOTE = (
+    'citation_unmatched: the answer quotes "{quote}", which the transcript does not '
+    "hold; it is shown without a time"
+)
 NO_SPEECH = "no_speech: no speech was found in the audio; the result is empty."
 
 
@@ -107,6 +114,8 @@ async def merge(
             )
         transcript = joined
         zh = _chinese(params, outputs)
+        citations: list[Citation] = []
+        warnings: list[str] = []
         if mode is Mode.UNDERSTAND:
             # Timed lines, so the answer can cite where in the recording it comes from.
             timed = [f"[{_clock(s.start)}] {_said(s)}" for s in segments]
@@ -124,6 +133,10 @@ async def merge(
                 answer = f"转写：\n{transcript}\n\n摘要：\n{summary}"
             else:
                 answer = f"Transcript:\n{transcript}\n\nSummary:\n{summary}"
+        elif mode is Mode.UNDERSTAND:
+            # Quotes checked against the transcript: real times, or none.
+            answer, citations, unmatched = ground(reduced.text, segments)
+            warnings = [UNMATCHED_QUOTE.format(quote=q[:80]) for q in unmatched]
         else:
             answer = reduced.text
         if not answer.strip():
@@ -137,6 +150,8 @@ async def merge(
             segments,
             truncated,
             [reduced],
+            warnings=warnings,
+            citations=citations,
         )
 
     # The engine answered on the audio itself (summarize / understand on Step-Audio).

@@ -58,6 +58,15 @@ class Timings(BaseModel):
     total: float
 
 
+class CitationOut(BaseModel):
+    """A segment of the transcript an answer quotes."""
+
+    start: float
+    end: float
+    text: str
+    speaker: str | None = None
+
+
 class ProcessResult(BaseModel):
     status: Literal["success"] = "success"
     answer: str = Field(description="The answer for the mode (the seed's key).")
@@ -76,6 +85,11 @@ class ProcessResult(BaseModel):
     windows: int
     truncated: bool = False
     params: dict[str, Any] = {}
+    citations: list[CitationOut] = Field(
+        [],
+        description="understand: the transcript's segments the answer quotes, with their real "
+        "times (a quote the transcript does not hold gets none, and a warning)",
+    )
     warnings: list[str] = Field(
         [], description="What was asked for but could not be given (e.g. word times)."
     )

@@ -211,6 +211,7 @@ class Pipeline:
             engine=self.engine.name,
             windows=len(spans),
             params=params.model_dump(mode="json"),
+            citations=[c.__dict__ for c in merged.citations],
             warnings=merged.warnings + warnings,
         )
 
