@@ -76,8 +76,13 @@ def test_understand_says_what_he_asks_in_the_right_sense(client):
     # The sense: what *they* can do for their country, not what it should give them.
     assert re.search(r"(do|doing) for (your|their|the|his) country", answer), answer
     assert "country to provide" not in answer and "country can do for them" not in answer
-    # Grounded: the answer cites the transcript's time.
-    assert re.search(r"\[0:\d\d\]", answer), answer
+    # Grounded: the answer quotes the transcript, at the quoted segment's own time.
+    body = r.json()
+    assert body["citations"], body
+    starts = {f"[0:{int(c['start']):02d}]" for c in body["citations"]}
+    assert set(re.findall(r"\[0:\d\d\]", answer)) <= starts, (answer, body["citations"])
+    said = " ".join(s["text"] for s in body["segments"]).lower()
+    assert all(c["text"].lower() in said for c in body["citations"])
 
 
 def test_a_chinese_clip_translated_to_english_is_english(client):
