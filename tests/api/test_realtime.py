@@ -541,3 +541,30 @@ def test_a_session_saved_as_a_task(tmp_path):
         with open_session(base, "?intent=transcription&save=poem") as ws:
             error, _ = until(ws, "error")
             assert error["error"]["param"] == "save"
+
+
+def test_live_turns_go_through_a_cascade(tmp_path):
+    """Under a cascade engine, each hypothesis and each turn's final text is one call to
+    the configured transcription server (here: this service on a scripted engine, a real
+    server on loopback speaking OpenAI's protocol)."""
+    with serve_scripted(tmp_path / "asr") as (asr_url, asr_engine):
+        settings = Settings(
+            data_dir=tmp_path / "gateway",
+            engine="cascade",
+            cascade={"transcription_url": asr_url},
+            live_max_lead_s=60,
+            _env_file=None,
+        )
+        with serve_in_thread(create_app(settings), settings=settings) as url:
+            base = url.replace("http://", "ws://")
+            with open_session(base, additional_headers={}) as ws:
+                until(ws, "session.created")
+                manual(ws)
+                append(ws, JFK)
+                send(ws, type="input_audio_buffer.commit")
+                done, seen = until(ws, "conversation.item.input_audio_transcription.completed")
+    assert re.fullmatch(r"heard 11\.\d\d s, rms \d+", done["transcript"]), done
+    deltas = "".join(e["delta"] for e in seen if e["type"].endswith("transcription.delta"))
+    assert deltas == done["transcript"]
+    # Every call reached the transcription server as a window of the turn's audio.
+    assert asr_engine.windows and max(len(w.pcm) for w in asr_engine.windows) >= 16000 * 10
