@@ -191,11 +191,23 @@ def fake_microphone(path: Path) -> Path:
 # -- fixtures -----------------------------------------------------------------------
 
 
+def answer_quoting(job):
+    """The text model: an answer quotes the transcript's second line at a wrong time (the
+    service must put the real one); anything else, the prompt's first line."""
+    from stepaudio.engines.base import ModelOutput
+    from stepaudio.testing.scripted import echo_prompt
+
+    timed = re.findall(r"^\[\d+:\d\d\] (.+)$", job.prompt, re.M)
+    if "Question:" not in job.prompt or len(timed) < 2:
+        return echo_prompt(job)
+    return ModelOutput(f'He speaks. [9:59] "{timed[1]}"')
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyed]:
     """The service with KEY and OTHER_KEY on a scripted engine with 4-s windows."""
     data = tmp_path_factory.mktemp("stepaudio-page")
-    engine = ScriptedEngine(window_s=4.0)
+    engine = ScriptedEngine(window_s=4.0, on_text=answer_quoting)
     with serve_scripted(data, engine, api_keys=[KEY, OTHER_KEY]) as (url, _):
         yield Keyed(url, data)
 
@@ -545,3 +557,18 @@ def test_a_speaker_of_a_task_is_remembered_named_and_deleted(browser, site: Keye
         expect(page.locator("#voices-empty")).to_be_visible()
     with httpx.Client(base_url=site.url, timeout=60, headers={"X-API-Key": KEY}) as c:
         assert c.get("/api/voices").json() == {"voices": []}
+
+
+def test_an_answer_quotes_at_real_times_that_play_the_recording(browser, site: Keyed, jfk_segments):
+    with visit(browser, site.url) as (page, _):
+        page.set_input_files("#file", str(clip("en/jfk.flac")))
+        run(page, "understand")
+        second = jfk_segments[1]
+        shown = f"[0:{int(second['start']):02d}]"
+        button = page.locator("#answer button", has_text=shown)
+        expect(button).to_have_count(1)
+        assert "[9:59]" not in page.inner_text("#answer")
+        button.click()
+        position = page.evaluate("document.getElementById('player').currentTime")
+        assert second["start"] - 0.1 <= position < second["start"] + 1.5
+        page.evaluate("document.getElementById('player').pause()")

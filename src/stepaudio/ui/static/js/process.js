@@ -165,7 +165,7 @@ export function showResult(result, name, audioUrl) {
   const answer = result.mode === "s2t" ? result.summary || result.answer : result.answer;
   $("answer-box").hidden = verbatim || !answer;
   $("answer-title").textContent = t(`answer_${result.mode}`);
-  $("answer").textContent = verbatim ? "" : answer;
+  showAnswer(verbatim ? "" : answer, result.citations || []);
   const source = result.mode === "translate" ? result.transcript || "" : "";
   $("source-box").hidden = !source;
   $("source").textContent = source;
@@ -174,6 +174,36 @@ export function showResult(result, name, audioUrl) {
   $("transcript-title").textContent = t(result.mode === "translate" ? "answer_translate" : "transcript");
   drawTranscript();
   drawDownloads();
+}
+
+/** The answer, its quoted times (each one a citation's, checked by the service) as
+ * buttons that play the recording from there. */
+function showAnswer(text, citations) {
+  const box = $("answer");
+  const starts = new Map(citations.map((c) => [clockOf(c.start), c.start]));
+  const parts = text.split(/(\[\d{1,2}:\d{2}(?::\d{2})?\])/);
+  box.replaceChildren(
+    ...parts.map((part) => {
+      const at = starts.get(part.slice(1, -1));
+      if (at === undefined) return document.createTextNode(part);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link ts";
+      button.textContent = part;
+      button.title = t("seek", { t: part.slice(1, -1) });
+      button.addEventListener("click", () => seek(at));
+      return button;
+    }),
+  );
+}
+
+/** The service's own way of writing a citation's time: m:ss, or h:mm:ss. */
+function clockOf(seconds) {
+  const s = Math.floor(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
 function drawDownloads() {
