@@ -31,8 +31,10 @@ def shots_dir() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    # Package scope: Playwright's sync API keeps an event loop running in this thread
+    # while it is open, and tests elsewhere call asyncio.run.
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists() and not shutil.which("chromium"):
         pytest.skip("Debian's chromium is not installed (make system-deps)")
