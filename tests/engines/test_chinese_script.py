@@ -37,9 +37,3 @@ def test_marks_after_chinese_become_full_width_and_others_stay() -> None:
         [Segment(0.0, 1.0, "律師楊春淹井,大塊文章的底色. 好嗎? 4.5 分, AI, 模型。")], SIMPLIFIED
     )
     assert s.text == "律师杨春淹井，大块文章的底色。好吗？4.5 分，AI, 模型。"
-
-
-def test_a_pause_between_chinese_words_is_a_comma_not_a_space() -> None:
-    [s] = in_script([Segment(0.0, 1.0, "律师杨春淹井 大块文章的底色 4月 OK 好")], SIMPLIFIED)
-    # Between two Han characters only: "底色 4月" and "OK 好" keep their spaces.
-    assert s.text == "律师杨春淹井，大块文章的底色 4月 OK 好"

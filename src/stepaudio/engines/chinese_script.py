@@ -36,13 +36,8 @@ _AFTER_HAN = re.compile(r"(?<=[\u3400-\u9fff])(?:([,?!:;]) ?|\.(?: |$))")
 _FULL_WIDTH = {",": "，", "?": "？", "!": "！", ":": "：", ";": "；", None: "。"}
 
 
-# Whisper base marks a pause inside Mandarin with a space ("律师杨春淹井 大块文章"), which
-# Chinese text does not use: it becomes the comma it stands for.
-_HAN_GAP = re.compile(r"(?<=[\u3400-\u9fff])[ \u3000]+(?=[\u3400-\u9fff])")
-
-
 def _chinese_punctuation(text: str) -> str:
-    return _HAN_GAP.sub("，", _AFTER_HAN.sub(lambda m: _FULL_WIDTH[m.group(1)], text))
+    return _AFTER_HAN.sub(lambda m: _FULL_WIDTH[m.group(1)], text)
 
 
 def _written(text: str, script: str) -> str:
