@@ -29,6 +29,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.common import clips, machine, show
+from stepaudio.testing.encode import realtime_pcm
 
 STEP_S = 0.1
 
@@ -59,14 +60,9 @@ def recording(n_clips: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def at_24k(pcm: np.ndarray) -> bytes:
-    idx = np.arange(0, len(pcm) - 1, 2 / 3)
-    return np.interp(idx, np.arange(len(pcm)), pcm).astype("<i2").tobytes()
-
-
 async def session(url: str, pcm: np.ndarray) -> Session:
     out = Session()
-    data = at_24k(np.concatenate([pcm, np.zeros(16000 * 2, np.int16)]))
+    data = realtime_pcm(np.concatenate([pcm, np.zeros(16000 * 2, np.int16)]))
     step = int(24000 * STEP_S) * 2
     async with connect(f"{url}/v1/realtime?intent=transcription", max_size=None) as ws:
         update = {

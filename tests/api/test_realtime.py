@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 from openai import OpenAI
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -23,6 +22,7 @@ from websockets.sync.client import ClientConnection, connect
 from stepaudio.api import create_app
 from stepaudio.config import Settings
 from stepaudio.engines.base import ModelOutput, Segment, Usage, WindowJob, Word
+from stepaudio.testing.encode import realtime_pcm
 from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread, serve_scripted
@@ -32,13 +32,7 @@ KEY = "live-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
-def at_24k(pcm16k: np.ndarray) -> bytes:
-    """16 kHz samples as the protocol's default format (PCM16 at 24 kHz)."""
-    idx = np.arange(0, len(pcm16k) - 1, 2 / 3)
-    return np.interp(idx, np.arange(len(pcm16k)), pcm16k).astype("<i2").tobytes()
-
-
-JFK = at_24k(load_pcm(clip("en/jfk.flac")))
+JFK = realtime_pcm(load_pcm(clip("en/jfk.flac")))
 SILENCE = bytes(24000 * 2)  # one second
 
 

@@ -17,6 +17,7 @@ from livekit import rtc
 from livekit.agents import stt as lk_stt
 from livekit.plugins import openai as lk_openai
 
+from stepaudio.testing.encode import realtime_pcm
 from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_scripted
@@ -29,11 +30,6 @@ KEY = "lk-key"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ScriptedEngine]]:
     with serve_scripted(tmp_path_factory.mktemp("livekit"), api_keys=[KEY]) as served:
         yield served
-
-
-def at_24k(pcm: np.ndarray) -> np.ndarray:
-    idx = np.arange(0, len(pcm) - 1, 2 / 3)
-    return np.interp(idx, np.arange(len(pcm)), pcm).astype(np.int16)
 
 
 async def transcribe(
@@ -85,7 +81,12 @@ def test_livekit_openai_stt_transcribes_turn_by_turn(server):
     url, engine = server
     pcm = load_pcm(clip("en/jfk.flac"))
     silence = np.zeros(24000, np.int16)
-    events = asyncio.run(transcribe(url, np.concatenate([silence, at_24k(pcm), silence * 2])))
+    events = asyncio.run(
+        transcribe(
+            url,
+            np.concatenate([silence, np.frombuffer(realtime_pcm(pcm), "<i2"), silence, silence]),
+        )
+    )
     kinds = [e.type for e in events]
     finals = [
         e.alternatives[0].text for e in events if e.type == lk_stt.SpeechEventType.FINAL_TRANSCRIPT

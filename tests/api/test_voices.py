@@ -21,9 +21,8 @@ import pytest
 
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.diarize.assign import Turn
-from stepaudio.engines.base import ModelOutput, Segment, WindowJob, Word
-from stepaudio.testing.encode import write_audio
-from stepaudio.testing.scripted import ScriptedEngine, describe_window
+from stepaudio.testing.encode import realtime_pcm, write_audio
+from stepaudio.testing.scripted import ScriptedEngine, worded
 from stepaudio.testing.server import serve_scripted
 from stepaudio.testing.speakers import Line, conversation, utterance
 from tests.helpers import DATA
@@ -43,20 +42,6 @@ MEETING = [
     Line("Reader", "en/sonnet_3.mp3", 20.0, 30.0),
     Line("stranger 2", "en/librispeech-1995-1837-0001.wav"),
 ]
-
-
-def worded(job: WindowJob) -> ModelOutput:
-    """The window described, its words timed evenly across it (as Whisper times them)."""
-    out = describe_window(job)
-    [segment] = out.segments
-    said = segment.text.split()
-    step = segment.end / len(said)
-    words = [
-        Word(f" {w}", round(i * step, 3), round((i + 0.9) * step, 3), probability=0.9)
-        for i, w in enumerate(said)
-    ]
-    out.segments = [Segment(segment.start, segment.end, segment.text, words=words)]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -274,11 +259,6 @@ def test_a_speaker_of_a_finished_task_is_enrolled_by_name(server, meeting):
         assert any(s["speaker"] == "Jack" for s in r.json()["segments"])
 
 
-def at_24k(pcm: np.ndarray) -> bytes:
-    idx = np.arange(0, len(pcm) - 1, 2 / 3)
-    return np.interp(idx, np.arange(len(pcm)), pcm).astype("<i2").tobytes()
-
-
 def test_a_live_turn_carries_its_known_speaker(server, library):
     """``/v1/realtime?voices=*``: each completed turn names its speaker when the voice is
     one of the key's, null for a stranger."""
@@ -296,7 +276,7 @@ def test_a_live_turn_carries_its_known_speaker(server, library):
         session = {"type": "transcription", "audio": {"input": {"turn_detection": None}}}
         ws.send(json.dumps({"type": "session.update", "session": session}))
         for expected, line in turns:
-            data = at_24k(utterance(line, DATA))
+            data = realtime_pcm(utterance(line, DATA))
             for i in range(0, len(data), 48000):
                 chunk = base64.b64encode(data[i : i + 48000]).decode()
                 ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))

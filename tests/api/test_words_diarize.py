@@ -25,33 +25,15 @@ from openai.types.audio import TranscriptionDiarized, TranscriptionVerbose
 from stepaudio.api import create_app
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import Settings
-from stepaudio.engines.base import ModelOutput, Segment, WindowJob, Word
 from stepaudio.engines.embedded import EmbeddedEngine
 from stepaudio.testing.encode import write_audio
 from stepaudio.testing.longaudio import load_pcm
-from stepaudio.testing.scripted import ScriptedEngine, describe_window
+from stepaudio.testing.scripted import ScriptedEngine, worded
 from stepaudio.testing.server import serve_in_thread, serve_scripted
 from stepaudio.testing.speakers import ENGLISH, conversation
 from tests.helpers import DATA, clip, normalize_en
 
 JFK = clip("en/jfk.flac")
-
-
-def worded(job: WindowJob) -> ModelOutput:
-    """The window described; with ``word_timestamps``, each word timed as Whisper times
-    it (a leading space, in order, the window's length shared between them)."""
-    out = describe_window(job)
-    if not job.params.word_timestamps:
-        return out
-    [segment] = out.segments
-    said = segment.text.split()
-    step = segment.end / len(said)
-    words = [
-        Word(f" {w}", round(i * step, 3), round((i + 0.9) * step, 3), probability=0.9)
-        for i, w in enumerate(said)
-    ]
-    out.segments = [Segment(segment.start, segment.end, segment.text, words=words)]
-    return out
 
 
 @pytest.fixture(scope="module")

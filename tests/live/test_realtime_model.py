@@ -20,7 +20,7 @@ from stepaudio.api import create_app
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import Settings
 from stepaudio.engines.embedded import EmbeddedEngine
-from stepaudio.testing.encode import write_audio
+from stepaudio.testing.encode import realtime_pcm, write_audio
 from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.server import serve_in_thread
 from tests.helpers import cer, clip, reference, wer
@@ -44,15 +44,10 @@ def recording(names: list[str]) -> np.ndarray:
     return np.concatenate([pause, *[np.concatenate([load_pcm(clip(n)), pause]) for n in names]])
 
 
-def at_24k(pcm: np.ndarray) -> bytes:
-    idx = np.arange(0, len(pcm) - 1, 2 / 3)
-    return np.interp(idx, np.arange(len(pcm)), pcm).astype("<i2").tobytes()
-
-
 async def stream(url: str, pcm: np.ndarray, language: str) -> list[tuple[str, list[str]]]:
     """Each completed turn's transcript and the deltas sent for it, in order."""
     client = AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
-    data = at_24k(np.concatenate([pcm, np.zeros(SAMPLE_RATE * 2, np.int16)]))
+    data = realtime_pcm(np.concatenate([pcm, np.zeros(SAMPLE_RATE * 2, np.int16)]))
     step = 4800  # 100 ms
     turns: dict[str, list[str]] = {}
     done: list[tuple[str, list[str]]] = []
@@ -158,7 +153,7 @@ def test_a_live_translation_session_speaks_the_target_language(server):
     from openai import OpenAI
 
     client = OpenAI(base_url=f"{server}/v1", api_key="unused", max_retries=0)
-    data = at_24k(recording(["en/jfk.flac"]))
+    data = realtime_pcm(recording(["en/jfk.flac"]))
     out: list[str] = []
     with client.realtime.translations.connect(model="gpt-realtime-translate") as conn:
         conn.session.update(session={"audio": {"output": {"language": "Chinese"}}})
@@ -184,7 +179,6 @@ def test_livekit_plugin_on_the_real_model(server, language, tmp_path):
     its final transcripts together are as good as the file transcript."""
     from livekit.agents import stt as lk_stt
 
-    from tests.api.test_realtime_livekit import at_24k as frames_24k
     from tests.api.test_realtime_livekit import transcribe as livekit_transcribe
 
     names = CASES[language]
@@ -197,7 +191,12 @@ def test_livekit_plugin_on_the_real_model(server, language, tmp_path):
     }
     events = asyncio.run(
         livekit_transcribe(
-            server, frames_24k(pcm), language, key="unused", pace=1.0, turn_detection=openai_vad
+            server,
+            np.frombuffer(realtime_pcm(pcm), "<i2"),
+            language,
+            key="unused",
+            pace=1.0,
+            turn_detection=openai_vad,
         )
     )
     finals = [

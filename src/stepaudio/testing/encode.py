@@ -62,3 +62,10 @@ def write_audio(
             out.mux(stream.encode(resampled))
         out.mux(stream.encode(None))
     return path
+
+
+def realtime_pcm(pcm16k: np.ndarray) -> bytes:
+    """16-kHz samples as the Realtime protocol's default audio: PCM16 at 24 kHz, little
+    endian (what ``input_audio_buffer.append`` carries, base64-encoded)."""
+    idx = np.arange(0, len(pcm16k) - 1, 2 / 3)
+    return np.interp(idx, np.arange(len(pcm16k)), pcm16k).astype("<i2").tobytes()

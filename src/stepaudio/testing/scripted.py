@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from stepaudio.audio.decode import SAMPLE_RATE
-from stepaudio.engines.base import ModelOutput, Segment, TextJob, Usage, WindowJob
+from stepaudio.engines.base import ModelOutput, Segment, TextJob, Usage, WindowJob, Word
 from stepaudio.params import Mode, ProcessParams
 
 
@@ -35,6 +35,22 @@ def describe_window(job: WindowJob) -> ModelOutput:
         language="en",
         usage=Usage(audio_seconds=seconds, prompt_tokens=1, completion_tokens=len(text.split())),
     )
+
+
+def worded(job: WindowJob) -> ModelOutput:
+    """The window described, its words timed evenly across it as Whisper times them (a
+    leading space, in order): for tests of what word times give (speakers split at a
+    change of voice, subtitles), not of the model's words."""
+    out = describe_window(job)
+    [segment] = out.segments
+    said = segment.text.split()
+    step = segment.end / len(said)
+    words = [
+        Word(f" {w}", round(i * step, 3), round((i + 0.9) * step, 3), probability=0.9)
+        for i, w in enumerate(said)
+    ]
+    out.segments = [Segment(segment.start, segment.end, segment.text, words=words)]
+    return out
 
 
 AVG_LOGPROB, COMPRESSION_RATIO, NO_SPEECH_PROB = -0.25, 1.5, 0.125
