@@ -572,3 +572,35 @@ def test_an_answer_quotes_at_real_times_that_play_the_recording(browser, site: K
         position = page.evaluate("document.getElementById('player').currentTime")
         assert second["start"] - 0.1 <= position < second["start"] + 1.5
         page.evaluate("document.getElementById('player').pause()")
+
+
+def test_live_translation_beside_the_captions(browser, site: Keyed, tmp_path):
+    """ "Translate as well": the same microphone to /v1/realtime/translations, its text
+    beside the captions (the scripted engine's: the subject is the page's wiring)."""
+    wav = fake_microphone(tmp_path / "jfk-mic.wav")
+    live_browser = browser.browser_type.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+        ],
+    )
+    try:
+        context, page, watch = open_page(live_browser, site.url)
+        context.grant_permissions(["microphone"], origin=site.url)
+        login(page, site.url)
+        page.click("#tab-live")
+        page.check("#live-translate")
+        page.select_option("#live-target", "de")
+        expect(page.locator("#live-translation-box")).to_be_visible()
+        page.click("#live-start")
+        expect(page.locator("#live-translation")).to_contain_text("heard", timeout=90_000)
+        expect(page.locator("#captions p.final").first).to_contain_text("heard")
+        page.click("#live-stop")
+        expect(page.locator("#live-task")).to_be_visible(timeout=120_000)
+        context.close()
+        watch.check()
+    finally:
+        live_browser.close()
