@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,17 @@ def client(url: str, key: str) -> httpx.Client:
 
 def wav(pcm: np.ndarray, folder: Path, name: str) -> Path:
     return write_audio(pcm, folder / name)
+
+
+def finished(c: httpx.Client, task_id: str) -> dict:
+    """The task once it has completed (two minutes at most)."""
+    for _ in range(600):
+        task = c.get(f"/api/task/{task_id}").json()
+        if task["status"] in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(0.2)
+    assert task["status"] == "completed", task
+    return task
 
 
 def enrol(c: httpx.Client, name: str, path: Path) -> httpx.Response:
@@ -230,14 +242,7 @@ def test_a_speaker_of_a_finished_task_is_enrolled_by_name(server, meeting):
             files={"audio": (path.name, path.read_bytes())},
         )
         task_id = r.json()["task_id"]
-        for _ in range(600):
-            task = c.get(f"/api/task/{task_id}").json()
-            if task["status"] in ("completed", "failed"):
-                break
-            import time
-
-            time.sleep(0.2)
-        assert task["status"] == "completed", task
+        task = finished(c, task_id)
         first = task["result"]["segments"][0]["speaker"]
         r = c.post(
             "/api/voices/from-task", json={"task_id": task_id, "speaker": first, "name": "Jack"}
@@ -299,8 +304,6 @@ def test_a_live_turn_carries_its_known_speaker(server, library):
 
 def test_a_task_names_the_voices_of_its_key(server, library, meeting):
     """The worker looks the voices up for the task's own key, when it runs."""
-    import time
-
     path, reference = meeting
     with client(server, KEY) as c:
         r = c.post(
@@ -310,11 +313,6 @@ def test_a_task_names_the_voices_of_its_key(server, library, meeting):
         )
         assert r.status_code == 202, r.text
         assert "voice_prints" not in r.text
-        for _ in range(600):
-            task = c.get(f"/api/task/{r.json()['task_id']}").json()
-            if task["status"] in ("completed", "failed"):
-                break
-            time.sleep(0.2)
-    assert task["status"] == "completed", task
+        task = finished(c, r.json()["task_id"])
     assert task["params"]["voices"] == ["JFK", "Reader"] and "voice_prints" not in task["params"]
     check_meeting(task["result"]["segments"], reference)

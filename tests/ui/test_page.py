@@ -188,6 +188,25 @@ def fake_microphone(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def microphone_browser(browser, wav: Path) -> Iterator:
+    """A second chromium whose microphone plays ``wav`` (Playwright's sync API cannot be
+    started twice in a thread: launched from the running one's browser type)."""
+    live = browser.browser_type.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+        ],
+    )
+    try:
+        yield live
+    finally:
+        live.close()
+
+
 # -- fixtures -----------------------------------------------------------------------
 
 
@@ -455,17 +474,7 @@ def test_another_keys_task_is_never_shown(browser, site: Keyed):
 
 
 def test_live_captions_and_saved_session(browser, keyed: Keyed, shots_dir: Path, tmp_path):
-    wav = fake_microphone(tmp_path / "jfk-mic.wav")
-    live_browser = browser.browser_type.launch(
-        executable_path=str(CHROMIUM),
-        headless=True,
-        args=[
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}",
-        ],
-    )
-    try:
+    with microphone_browser(browser, fake_microphone(tmp_path / "jfk-mic.wav")) as live_browser:
         context, page, watch = open_page(live_browser, keyed.url)
         context.grant_permissions(["microphone"], origin=keyed.url)
         login(page, keyed.url)
@@ -512,8 +521,6 @@ def test_live_captions_and_saved_session(browser, keyed: Keyed, shots_dir: Path,
         expect(page.locator("#transcript li").first).to_be_visible(timeout=30_000)
         context.close()
         watch.check()
-    finally:
-        live_browser.close()
 
 
 def test_a_speaker_of_a_task_is_remembered_named_and_deleted(browser, site: Keyed, tmp_path):
@@ -577,17 +584,7 @@ def test_an_answer_quotes_at_real_times_that_play_the_recording(browser, site: K
 def test_live_translation_beside_the_captions(browser, site: Keyed, tmp_path):
     """ "Translate as well": the same microphone to /v1/realtime/translations, its text
     beside the captions (the scripted engine's: the subject is the page's wiring)."""
-    wav = fake_microphone(tmp_path / "jfk-mic.wav")
-    live_browser = browser.browser_type.launch(
-        executable_path=str(CHROMIUM),
-        headless=True,
-        args=[
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}",
-        ],
-    )
-    try:
+    with microphone_browser(browser, fake_microphone(tmp_path / "jfk-mic.wav")) as live_browser:
         context, page, watch = open_page(live_browser, site.url)
         context.grant_permissions(["microphone"], origin=site.url)
         login(page, site.url)
@@ -602,5 +599,3 @@ def test_live_translation_beside_the_captions(browser, site: Keyed, tmp_path):
         expect(page.locator("#live-task")).to_be_visible(timeout=120_000)
         context.close()
         watch.check()
-    finally:
-        live_browser.close()

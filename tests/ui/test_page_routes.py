@@ -3,6 +3,8 @@ cannot be ridden by another site. On a real server with keys, on a scripted engi
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -158,8 +160,6 @@ def finished(client: httpx.Client, task_id: str) -> dict:
         view = client.get(f"/api/task/{task_id}", headers={"X-API-Key": KEY}).json()
         if view["status"] in ("completed", "failed", "cancelled"):
             return view
-        import time
-
         time.sleep(0.1)
     raise AssertionError("the task never finished")
 

@@ -12,7 +12,7 @@ from stepaudio.audio.cut import Span
 from stepaudio.engines import prompts
 from stepaudio.engines.base import Engine, ModelOutput, Segment
 from stepaudio.params import Mode, ProcessParams
-from stepaudio.pipeline.citations import Citation, ground
+from stepaudio.pipeline.citations import Citation, clock, ground
 from stepaudio.pipeline.reduce import answer_task, reduce_texts, summary_task
 from stepaudio.text import join_texts
 
@@ -67,12 +67,6 @@ def _chinese(params: ProcessParams, outputs: list[ModelOutput]) -> bool:
     return prompts.is_chinese(language)
 
 
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def _full(thinking: str, answer: str) -> str:
     return f"<think>\n{thinking}\n</think>\n{answer}" if thinking else answer
 
@@ -118,7 +112,7 @@ async def merge(
         warnings: list[str] = []
         if mode is Mode.UNDERSTAND:
             # Timed lines, so the answer can cite where in the recording it comes from.
-            timed = [f"[{_clock(s.start)}] {_said(s)}" for s in segments]
+            timed = [f"[{clock(s.start)}] {_said(s)}" for s in segments]
             reduced = await reduce_texts(engine, timed, answer_task(params.question, zh), params)
         else:
             reduced = await reduce_texts(

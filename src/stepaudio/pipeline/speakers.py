@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -106,33 +106,29 @@ class Speakers:
         self.diarizer = Diarizer(threads)
         self._slots = anyio.CapacityLimiter(concurrent)
 
+    async def _printed(self, load: Callable[[], np.ndarray]) -> tuple[np.ndarray | None, float]:
+        """The voice print of what ``load`` reads (in the worker thread, beside the
+        diarizations: one limiter) and its seconds of speech."""
+        return await anyio.to_thread.run_sync(
+            lambda: self.diarizer.voice_print(load()), limiter=self._slots
+        )
+
     async def voice_print(self, path: Path, param: str) -> tuple[np.ndarray, float]:
         """A sample's voice print and its seconds of speech, for the voice library; a
         file that is no audio, is longer than ``MAX_REFERENCE_S``, holds too little speech
         (silence, music, a breath) is the caller's fault, named ``param``."""
-
-        def run() -> tuple[np.ndarray | None, float]:
-            return self.diarizer.voice_print(reference_pcm(path, param))
-
-        vector, speech_s = await anyio.to_thread.run_sync(run, limiter=self._slots)
-        return _enough(vector, speech_s, param)
-
-    async def voice_of(self, pcm: np.ndarray) -> tuple[np.ndarray | None, float]:
-        """The voice print of 16-kHz samples and their seconds of speech (a live turn)."""
-        return await anyio.to_thread.run_sync(
-            lambda: self.diarizer.voice_print(pcm), limiter=self._slots
-        )
+        return _enough(*await self._printed(lambda: reference_pcm(path, param)), param)
 
     async def voice_print_of(
         self, path: Path, spans: list[tuple[float, float]], param: str
     ) -> tuple[np.ndarray, float]:
         """The voice print of one speaker of a recording, from where they talk."""
+        found = await self._printed(lambda: spans_pcm(path, spans, MAX_REFERENCE_S))
+        return _enough(*found, param)
 
-        def run() -> tuple[np.ndarray | None, float]:
-            return self.diarizer.voice_print(spans_pcm(path, spans, MAX_REFERENCE_S))
-
-        vector, speech_s = await anyio.to_thread.run_sync(run, limiter=self._slots)
-        return _enough(vector, speech_s, param)
+    async def voice_of(self, pcm: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """The voice print of 16-kHz samples and their seconds of speech (a live turn)."""
+        return await self._printed(lambda: pcm)
 
     def _voices(self, params: ProcessParams) -> dict[str, np.ndarray]:
         """The reference clips' voices (blocking); a clip that is no audio, too long or
