@@ -170,4 +170,4 @@ def test_the_answer_prompt_gives_no_example_time_and_says_what_the_model_has() -
     run(Mode.UNDERSTAND, three_windows(), engine)
     prompt = engine.prompts[-1]
     assert "[0:05]" not in prompt and "[0:00] hello there." in prompt
-    assert "not the voices" in prompt
+    assert "from the text only" in prompt

@@ -76,13 +76,16 @@ def summarize_prompt(
 
 
 def answer_prompt(text: str, question: str, partial: bool = False, zh: bool = False) -> str:
+    # The quote's form is shown with placeholders, never a time: a small model copies an
+    # example's time ("[0:05]") into its answer. The service then checks every quote
+    # against the transcript (pipeline/citations.py). Kept short: a 1.5B model given a
+    # long list of rules echoes them back.
     if zh:
         what = "从录音各部分整理的笔记" if partial else "一段录音的转写文本（方括号里是时间）"
         return (
             f"以下是{what}：\n\n{text}\n\n问题：{question}\n"
-            "请根据文本用中文回答，一两句话，并引用支持答案的原话：先写那一行开头的时间，"
-            "再用引号写出原话。你只有文字（如有说话人标记，也只有标记），听不到声音："
-            "不要说说话人的性别、年龄、口音或语气。"
+            "请根据文本用中文回答，一两句话，然后引用支持答案的原话，写成：[时间]“原话”。"
+            "只根据文字回答。"
         )
     what = (
         "notes taken from parts of a recording"
@@ -91,11 +94,9 @@ def answer_prompt(text: str, question: str, partial: bool = False, zh: bool = Fa
     )
     return (
         f"Here is {what}:\n\n{text}\n\nQuestion: {question}\n"
-        "Answer the question in one or two sentences, then quote the exact words of the "
-        "transcript that support the answer, in double quotes, each after the time its "
-        "line starts with. You have only the text (and speaker labels where there are "
-        "any), not the voices: say nothing about how anyone sounds, their sex, age, accent "
-        "or mood."
+        "Answer the question in one or two sentences, then quote the words of the "
+        'transcript that support the answer with their time, like: [m:ss] "...". Answer '
+        "from the text only."
     )
 
 
