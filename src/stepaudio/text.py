@@ -27,3 +27,10 @@ def join_texts(texts: Iterable[str]) -> str:
             out += " "
         out += piece
     return out
+
+
+def clock(seconds: float) -> str:
+    """``M:SS`` (``H:MM:SS`` past an hour): a time as people write it in a sentence."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

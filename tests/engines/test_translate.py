@@ -48,7 +48,7 @@ def test_a_word_left_in_chinese_is_translated_in_its_place() -> None:
         }
     )
     out = translate(model, [Segment(0, 5, "先歌舞会报一下。")])
-    assert out == [Segment(0, 5, "First we had a Song and dance event.")]
+    assert out == [Segment(0, 5, "First we had a Song and dance event.", language="en")]
     assert model.asked == ["先歌舞会报一下。", "歌舞"]
 
 
@@ -70,13 +70,13 @@ def test_one_segment_of_two_sentences_is_translated_a_sentence_at_a_time() -> No
     once = "Even trading almost came to a standstill."
     model = Scripted({f"{TRADE}{TRADE}": [once], TRADE: [once, once]})
     out = translate(model, [Segment(0, 9, f"{TRADE}{TRADE}")])
-    assert out == [Segment(0, 9, f"{once} {once}")]
+    assert out == [Segment(0, 9, f"{once} {once}", language="en")]
 
 
 def test_a_terse_translation_is_kept_when_the_retry_breaks() -> None:
     model = Scripted({TRADE: ["Trade stalled.", "交易停滞"]})
     out = translate(model, [Segment(0, 4, TRADE)])
-    assert out == [Segment(0, 4, "Trade stalled.")]
+    assert out == [Segment(0, 4, "Trade stalled.", language="en")]
 
 
 def test_lengths_across_scripts() -> None:

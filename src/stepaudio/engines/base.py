@@ -48,6 +48,9 @@ class Segment:
     speaker_confidence: float | None = None
     """Where ``speaker`` is a known speaker's name: how alike the voices are (cosine of
     their prints; names are given from ``diarize.identify.MATCH_THRESHOLD`` up)."""
+    language: str | None = None
+    """The language the text is in, where the engine says (Whisper: detected per speech
+    chunk, or the one asked for)."""
 
     def shifted(self, offset: float) -> Segment:
         seek = None if self.seek is None else self.seek + round(offset * 100)
@@ -101,6 +104,10 @@ class ModelOutput:
     source: str | None = None
     """A translation's source: what was said, as heard (engines that transcribe first and
     then translate; None where the model translates the audio directly)."""
+    spoken: dict[str, float] = field(default_factory=dict)
+    """Seconds of speech heard in each language (engines that tell; translations too)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the caller should know of this window's result (``ProcessResult.warnings``)."""
 
 
 @dataclass

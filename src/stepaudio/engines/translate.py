@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
+from stepaudio import languages
 from stepaudio.engines import prompts
 from stepaudio.engines.base import ModelOutput, Segment, TextJob, Usage
 from stepaudio.engines.degenerate import (
@@ -159,14 +160,14 @@ class Translator:
             parts = sentences(source)
             if len(parts) > 1:  # one segment of several sentences: one at a time
                 texts = [await self._checked(part, group, steady, usage) for part in parts]
-                return [Segment(group[0].start, group[-1].end, join_texts(texts))]
+                return [_written(group, join_texts(texts), params)]
             first = result
             result, problem = await self._attempt(source, steady, usage)
             if problem is not None and short:  # the first was terse, not broken
                 result, problem = first, None
         if problem is not None:
             raise _unusable(group, problem)
-        return [Segment(group[0].start, group[-1].end, result.text.strip())]
+        return [_written(group, result.text.strip(), params)]
 
     async def _checked(
         self, source: str, group: list[Segment], params: ProcessParams, usage: Usage
@@ -183,3 +184,10 @@ def _unusable(group: list[Segment], problem: str) -> DegenerateOutput:
         f"unusable ({problem}), also on a steadier retry.",
         param="target_lang" if problem.startswith("not written") else None,
     )
+
+
+def _written(group: list[Segment], text: str, params: ProcessParams) -> Segment:
+    """The group's translation over the group's times, in the target language."""
+    target = languages.find(params.target_lang)
+    code = target.code if target else None
+    return Segment(group[0].start, group[-1].end, text, language=code)

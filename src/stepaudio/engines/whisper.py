@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,18 @@ from stepaudio.text import join_texts
 class Transcript:
     segments: list[Segment]
     language: str | None
+    """The language of most of the speech (each segment says its own)."""
+    heard: list[whisper_batched.Heard] = field(default_factory=list)
+    """What each speech chunk sounded like, where chunks were detected one by one."""
 
     @property
     def text(self) -> str:
         return join_texts(s.text for s in self.segments)
+
+    @property
+    def spoken(self) -> dict[str, float]:
+        """Seconds of speech in each language."""
+        return spoken(self.segments)
 
 
 def _hallucinated(segment) -> bool:
@@ -34,7 +42,7 @@ def _hallucinated(segment) -> bool:
     return segment.no_speech_prob > 0.7 and segment.avg_logprob < -0.7
 
 
-def _segment(s) -> Segment:
+def _segment(s, language: str | None) -> Segment:
     """Our ``Segment`` from faster-whisper's (its words only when they were asked for)."""
     words = None
     if s.words is not None:
@@ -54,7 +62,23 @@ def _segment(s) -> Segment:
         compression_ratio=s.compression_ratio,
         no_speech_prob=s.no_speech_prob,
         words=words,
+        language=language,
     )
+
+
+def spoken(segments: list[Segment]) -> dict[str, float]:
+    """Seconds of speech in each language, by the segments' own."""
+    out: dict[str, float] = {}
+    for s in segments:
+        if s.language:
+            out[s.language] = round(out.get(s.language, 0.0) + s.end - s.start, 3)
+    return out
+
+
+def _main_language(segments: list[Segment], default: str | None) -> str | None:
+    """The language most of the speech is in."""
+    by_language = spoken(segments)
+    return max(by_language, key=by_language.__getitem__) if by_language else default
 
 
 _SILENT_PEAK = 33
@@ -139,13 +163,14 @@ class WhisperTranscriber:
             return self._models[compute_type]
 
     def _model_for(self, audio: np.ndarray, language: str | None) -> tuple[Any, str | None]:
-        """The model for this audio, and its language where it had to be detected first."""
+        """The model for this audio, and its language: the one asked for, or where it had
+        to be detected first to pick the model, the first 30 s's."""
         model = self.model()
         if self._chinese_compute_type == self._compute_type:
             return model, language
         if language is None:
             # The same detection transcribe would run (first 30 s), done here to pick the
-            # model; the language is then passed on, so it is not detected twice.
+            # model; the sequential path is then told it, so it is not detected twice.
             language = model.detect_language(audio)[0]
         if language == "zh":
             model = self.model(self._chinese_compute_type)
@@ -189,24 +214,28 @@ class WhisperTranscriber:
     ) -> Transcript:
         options.setdefault("beam_size", self.beam_size)
         batch_size = options.pop("batch_size", self.batch_size)
-        model, language = self._model_for(audio, language)
+        model, likely = self._model_for(audio, language)
         from stepaudio.engines.whisper_draft import drafting
 
-        with drafting(False) if language == "zh" else contextlib.nullcontext():
+        with drafting(False) if likely == "zh" else contextlib.nullcontext():
             # Drafts cost Mandarin about 4 CER points (whisper_draft.py): never for it.
-            return self._decode(model, audio, language, task, batch_size, options)
+            return self._decode(model, audio, language, likely, task, batch_size, options)
 
     def _decode(
         self,
         model: Any,
         audio: np.ndarray,
         language: str | None,
+        likely: str | None,
         task: str,
         batch_size: int,
         options: dict[str, Any],
     ) -> Transcript:
+        """``language``: the one asked for (None: each speech chunk's own, batched);
+        ``likely``: that, or the one detected to pick the model."""
+        heard: list[whisper_batched.Heard] = []
         if batch_size > 1 and whisper_batched.batchable(options):
-            segments, detected = whisper_batched.transcribe(
+            spoken, heard = whisper_batched.transcribe(
                 model,
                 audio,
                 batch_size=batch_size,
@@ -215,7 +244,8 @@ class WhisperTranscriber:
                 options=options,
             )
         else:
-            segments, info = model.transcribe(audio, language=language, task=task, **options)
-            detected = info.language
-        out = [_segment(s) for s in segments if not _hallucinated(s)]
-        return Transcript([s for s in out if s.text], detected)
+            segments, info = model.transcribe(audio, language=likely, task=task, **options)
+            spoken = [(s, info.language) for s in segments]
+        out = [_segment(s, lang) for s, lang in spoken if not _hallucinated(s)]
+        out = [s for s in out if s.text]
+        return Transcript(out, _main_language(out, likely), heard)

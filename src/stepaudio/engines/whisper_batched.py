@@ -23,13 +23,19 @@ Two repairs follow a batched pass, as it has none of the sequential path's safet
   another batched pass;
 - a chunk whose text loops (gzip ratio over faster-whisper's 2.4) is decoded again
   sequentially, with its temperature fallback, Whisper's timestamps and all.
+
+Each chunk's language is read off its own encoding (one decoder step, ``Heard``): where
+none was asked for, each chunk is transcribed in the language it is spoken in
+(faster-whisper's ``multilingual``), so an English talk with a German half comes back in
+English and German, not translated; where one was asked for, what each chunk sounds like
+is still reported, for a warning where the two differ.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +52,41 @@ _TAIL_ROUNDS = 2
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
 _TITLE = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Mt|Jr|Sr|Prof|Rev|Gen|Col|Capt|Lt|vs|No)\.$")
 """A full stop after these ends no sentence ("Mr. John Dashwood")."""
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The language a stretch of the recording sounds like (Whisper's detection)."""
+
+    start: float
+    end: float
+    language: str
+    probability: float
+
+
+Spoken = tuple[Any, str | None]
+"""A faster-whisper segment and the language it was transcribed in."""
+
+
+def _pipeline(model: Any) -> Any:
+    """faster-whisper's batched pipeline, also noting each chunk's detected language."""
+    from faster_whisper import BatchedInferencePipeline
+
+    class Detecting(BatchedInferencePipeline):
+        def __init__(self, model: Any):
+            super().__init__(model)
+            self.detected: list[tuple[str, float]] = []
+
+        def generate_segment_batched(self, features, tokenizer, options):
+            encoder_output, output = super().generate_segment_batched(features, tokenizer, options)
+            if self.model.model.is_multilingual:
+                # The decoder's first step on an encoding already made: no second encode.
+                for ranked in self.model.model.detect_language(encoder_output):
+                    token, probability = ranked[0]
+                    self.detected.append((token.strip("<|>"), probability))
+            return encoder_output, output
+
+    return Detecting(model)
 
 
 def _accepted() -> frozenset[str]:
@@ -101,24 +142,25 @@ def transcribe(
     language: str | None,
     task: str,
     options: dict[str, Any],
-) -> tuple[list[Any], str | None]:
-    """faster-whisper segments of ``audio`` (times in its seconds) and the language."""
-    from faster_whisper import BatchedInferencePipeline
-
+) -> tuple[list[Spoken], list[Heard]]:
+    """faster-whisper segments of ``audio`` (times in its seconds), each with the language
+    it was transcribed in, and what each chunk sounded like."""
     duration = audio.size / SAMPLE_RATE
     regions = speech_regions(audio)
     todo = chunks(regions, duration)
     if not todo:
-        return [], language
+        return [], []
     options = {k: v for k, v in options.items() if k != "without_timestamps"}
     # Words time the sentences even when the caller did not ask for them (dropped then).
     words = options.pop("word_timestamps", False)
-    found: list[Any] = []
-    pipeline = BatchedInferencePipeline(model)
+    found: list[Spoken] = []
+    heard: list[Heard] = []
     for round_ in range(_TAIL_ROUNDS + 1):
+        pipeline = _pipeline(model)
         segments, info = pipeline.transcribe(
             audio,
             language=language,
+            multilingual=language is None,
             task=task,
             batch_size=batch_size,
             clip_timestamps=[{"start": s, "end": e} for s, e in todo],
@@ -126,25 +168,33 @@ def transcribe(
             word_timestamps=True,
             **options,
         )
-        language = language or info.language
         by_chunk = _by_chunk(todo, list(segments))
+        # Batches are run in the clips' order, one detection per chunk.
+        detected = dict(zip(todo, pipeline.detected, strict=False))
+        if round_ == 0:
+            heard = [Heard(c[0], c[1], *detected[c]) for c in todo if c in detected]
         for chunk, mine in list(by_chunk.items()):
+            spoken = language or detected.get(chunk, (info.language, 1.0))[0]
             if any(_loops(s) for s in mine):
-                found += _sequential(
-                    model, audio, chunk, language, task, {**options, "word_timestamps": words}
-                )
+                found += [
+                    (s, spoken)
+                    for s in _sequential(
+                        model, audio, chunk, spoken, task, {**options, "word_timestamps": words}
+                    )
+                ]
                 del by_chunk[chunk]
             else:
                 found += [
-                    t if words else replace(t, words=None)
+                    (t if words else replace(t, words=None), spoken)
                     for s in mine
                     for t in sentences(s, regions)
                 ]
         todo = _cut_short(by_chunk, regions) if round_ < _TAIL_ROUNDS else []
         if not todo:
             break
-    found.sort(key=lambda s: (s.start, s.end))
-    return _without_overlaps(found), language
+    found.sort(key=lambda p: (p[0].start, p[0].end))
+    kept = _without_overlaps([s for s, _ in found])
+    return [(s, spoken) for s, (_, spoken) in zip(kept, found, strict=True)], heard
 
 
 def sentences(segment: Any, regions: list[tuple[float, float]]) -> list[Any]:

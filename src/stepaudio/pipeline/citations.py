@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from stepaudio.engines.base import Segment
+from stepaudio.text import clock
 
 _TIME = r"\[\d{1,2}:\d{2}(?::\d{2})?\]"
 QUOTED = re.compile(rf"(?:({_TIME})\s*)?([“\"「『])([^”\"」』\n]{{2,600}})([”\"」』])")
@@ -29,12 +30,6 @@ class Citation:
     text: str
     """The segment's words, as transcribed (the quote may be a part of them)."""
     speaker: str | None = None
-
-
-def clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _plain(text: str) -> str:

@@ -12,9 +12,9 @@ from stepaudio.audio.cut import Span
 from stepaudio.engines import prompts
 from stepaudio.engines.base import Engine, ModelOutput, Segment
 from stepaudio.params import Mode, ProcessParams
-from stepaudio.pipeline.citations import Citation, clock, ground
+from stepaudio.pipeline.citations import Citation, ground
 from stepaudio.pipeline.reduce import answer_task, reduce_texts, summary_task
-from stepaudio.text import join_texts
+from stepaudio.text import clock, join_texts
 
 
 @dataclass
@@ -48,6 +48,17 @@ def _segments(spans: list[Span], outputs: list[ModelOutput]) -> list[Segment]:
         elif output.text.strip():
             out.append(Segment(span.start, span.end, output.text.strip()))
     return out
+
+
+def languages_spoken(outputs: list[ModelOutput]) -> list[str]:
+    """Every language heard, most spoken first (windows whose engine does not say how
+    much of each count for their one language)."""
+    seconds: dict[str, float] = {}
+    for output in outputs:
+        spoken = output.spoken or ({output.language: 0.0} if output.language else {})
+        for language, s in spoken.items():
+            seconds[language] = seconds.get(language, 0.0) + s
+    return sorted(seconds, key=lambda language: -seconds[language])
 
 
 def _said(segment: Segment) -> str:

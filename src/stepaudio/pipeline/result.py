@@ -42,6 +42,9 @@ class SegmentOut(BaseModel):
     speaker_confidence: float | None = None
     """For a known speaker's name: how alike the voices are (cosine, 0.63 and up; 1 is
     the same print). None for letters."""
+    language: str | None = None
+    """The language the segment is written in (ISO code): each speech chunk's own where
+    none was asked for, so a recording in two languages is transcribed in both."""
 
 
 class UsageOut(BaseModel):
@@ -77,7 +80,10 @@ class ProcessResult(BaseModel):
     transcript: str | None = None
     summary: str | None = None
     segments: list[SegmentOut] = []
-    language: str | None = None
+    language: str | None = Field(None, description="The language of most of the speech.")
+    languages: list[str] = Field(
+        [], description="Every language heard, most spoken first (segments say which is where)."
+    )
     audio: dict[str, Any] = Field(description="The probe of the recording.")
     usage: UsageOut
     timings: Timings

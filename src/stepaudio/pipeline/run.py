@@ -23,7 +23,7 @@ from stepaudio.engines.base import Engine, ModelOutput, Usage, WindowJob
 from stepaudio.errors import InvalidAudio, OutputTruncated, StepAudioError
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline import output_guard
-from stepaudio.pipeline.merge import merge
+from stepaudio.pipeline.merge import languages_spoken, merge
 from stepaudio.pipeline.result import ProcessResult
 from stepaudio.pipeline.scheduler import BACKGROUND, LONG, SHORT, FairGate, Lease, balanced_cuts
 from stepaudio.pipeline.speakers import Speakers
@@ -186,6 +186,8 @@ class Pipeline:
                 "raise max_tokens or turn thinking off.",
                 param="max_tokens",
             )
+        spoken = languages_spoken(outputs)
+        windows_said = [w for o in outputs for w in o.warnings]
         usage = Usage()
         for out in [*outputs, *merged.extra]:
             usage.add(out.usage)
@@ -200,7 +202,8 @@ class Pipeline:
             transcript=merged.transcript,
             summary=merged.summary,
             segments=[s.__dict__ for s in segments],
-            language=next((o.language for o in outputs if o.language), None),
+            language=spoken[0] if spoken else None,
+            languages=spoken,
             audio={**info.to_dict(), "decoded_duration": round(decoded.duration, 3)},
             usage=usage.__dict__,
             timings={
@@ -212,7 +215,7 @@ class Pipeline:
             windows=len(spans),
             params=params.model_dump(mode="json"),
             citations=[c.__dict__ for c in merged.citations],
-            warnings=merged.warnings + warnings,
+            warnings=list(dict.fromkeys([*merged.warnings, *warnings, *windows_said])),
         )
 
     async def events(
