@@ -16,7 +16,7 @@ import pytest
 
 from stepaudio.engines.base import WindowJob
 from stepaudio.params import Mode
-from stepaudio.testing.scripted import ScriptedEngine
+from stepaudio.testing.scripted import ScriptedEngine, by_second
 from stepaudio.testing.server import serve_scripted
 from tests.helpers import clip
 
@@ -157,3 +157,51 @@ def test_bad_audio_is_refused_with_a_status_not_an_event(
     r = _post(client, empty, stream="true", mode="asr")
     assert r.status_code == 400 and r.json()["status"] == "error"
     assert service[1].windows == []
+
+
+@pytest.fixture(scope="module")
+def in_pieces(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dict]]:
+    """JFK in 5-s windows, two at once, each answered one second at a time."""
+    engine = ScriptedEngine(on_window=by_second, pieces=True, slots=2)
+    with (
+        serve_scripted(tmp_path_factory.mktemp("pieces"), engine) as (url, _),
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        r = _post(client, clip("en/jfk.flac"), stream="true", segment_duration="5")
+    assert r.status_code == 200, r.text
+    return _events(r.text)
+
+
+def test_text_is_shown_piece_by_piece_in_audio_order(in_pieces) -> None:
+    names = [name for name, _ in in_pieces]
+    assert names.count("heard") >= 10  # one a second of the 11 s
+    # Each window's pieces come after the window before it and before the window itself,
+    # even when the windows are decoded side by side.
+    expected_index = 0
+    pieces: list[dict] = []
+    for name, data in in_pieces:
+        if name == "heard":
+            assert data["index"] == expected_index
+            pieces.append(data)
+        elif name == "window":
+            assert data["index"] == expected_index
+            assert " ".join(p["text"] for p in pieces) == data["text"]
+            assert [s for p in pieces for s in p["segments"]] == data["segments"]
+            expected_index, pieces = expected_index + 1, []
+    assert expected_index == in_pieces[-1][1]["windows"] >= 3
+    # A piece's times are its own, in the recording's seconds.
+    heard = [data for name, data in in_pieces if name == "heard"]
+    starts = [h["start"] for h in heard]
+    assert starts == sorted(starts) and starts[:2] == [0.0, 1.0]
+    assert all(h["end"] - h["start"] <= 1.0 for h in heard)
+
+
+def test_no_pieces_without_a_reader(tmp_path_factory: pytest.TempPathFactory) -> None:
+    engine = ScriptedEngine(on_window=by_second, pieces=True)
+    with (
+        serve_scripted(tmp_path_factory.mktemp("plain"), engine) as (url, _),
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        r = _post(client, clip("en/jfk.flac"))
+    assert r.status_code == 200
+    assert all(job.on_heard is None for job in engine.windows)

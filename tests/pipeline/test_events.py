@@ -16,7 +16,7 @@ from stepaudio.engines.base import ModelOutput
 from stepaudio.errors import BackendUnavailable
 from stepaudio.params import ProcessParams
 from stepaudio.pipeline.result import ProcessResult
-from stepaudio.pipeline.run import Pipeline, Progress
+from stepaudio.pipeline.run import Pipeline, Progress, _InAudioOrder
 from tests.pipeline.fake_engine import FakeTextEngine
 
 SPANS = [Span(0, 10), Span(10, 20), Span(20, 30)]
@@ -36,7 +36,7 @@ RESULT = ProcessResult(
 def scripted(tmp_path: Path, order: list[int], fail: Exception | None = None) -> Pipeline:
     pipeline = Pipeline(FakeTextEngine(str), Settings(data_dir=tmp_path, _env_file=None))
 
-    async def process(source, params, *, on_progress=None, store=None):
+    async def process(source, params, *, on_progress=None, store=None, heard=False):
         on_progress(Progress(0, len(SPANS), "windows"))
         for done, i in enumerate(order, 1):
             await asyncio.sleep(0)
@@ -83,7 +83,7 @@ async def test_leaving_early_cancels_the_work(tmp_path: Path):
     pipeline = Pipeline(FakeTextEngine(str), Settings(data_dir=tmp_path, _env_file=None))
     cancelled = asyncio.Event()
 
-    async def process(source, params, *, on_progress=None, store=None):
+    async def process(source, params, *, on_progress=None, store=None, heard=False):
         on_progress(Progress(0, 1, "windows"))
         try:
             await asyncio.sleep(60)
@@ -97,3 +97,26 @@ async def test_leaving_early_cancels_the_work(tmp_path: Path):
     assert isinstance(first, Progress) and first.done == 0
     await events.aclose()
     assert cancelled.is_set()
+
+
+def test_pieces_of_a_window_wait_for_the_windows_before_it():
+    order = _InAudioOrder()
+
+    def piece(index: int, text: str) -> Progress:
+        return Progress(0, 3, "heard", index, ModelOutput(text), SPANS[index], heard=True)
+
+    def window(index: int, done: int) -> Progress:
+        return Progress(done, 3, "windows", index, ModelOutput("abc"[index]), SPANS[index])
+
+    def texts(reports: list[Progress]) -> list[str]:
+        return [r.output.text for r in reports if r.output]
+
+    assert texts(order.feed(piece(0, "a1"))) == ["a1"]  # the first window: at once
+    assert order.feed(piece(1, "b1")) == [] and order.feed(piece(2, "c1")) == []
+    assert texts(order.feed(piece(0, "a2"))) == ["a2"]
+    # Window 0 done: its text, then what window 1 has heard so far; window 2's still waits.
+    assert texts(order.feed(window(0, 1))) == ["a", "b1"]
+    assert texts(order.feed(piece(1, "b2"))) == ["b2"]
+    assert texts(order.feed(window(2, 2))) == []  # done out of order: held
+    assert texts(order.feed(window(1, 3))) == ["b", "c"]  # c1 is moot: window 2 is done
+    assert texts(order.feed(piece(2, "late"))) == []  # after its window: nothing

@@ -4,9 +4,15 @@ Asked for with the form field ``stream=true`` or ``Accept: text/event-stream``. 
 each ``event: NAME`` with a JSON ``data:`` line that repeats the name as ``type``:
 
 - ``progress``: ``{"done", "total"}`` windows, first when the plan is made;
+- ``heard``: a piece of a window's text as soon as it is decoded (the embedded engine
+  decodes speech chunk by chunk, the first alone: text within seconds of the request,
+  whatever the window's length), in audio order: ``{"index", "start", "end", "text",
+  "segments"}`` (``start``/``end``: the piece's); what was heard, also in ``translate``
+  (the source) and the text modes (the transcript they are made from);
 - ``window``: one window's text, in audio order, as soon as it and every window before
   it are done: ``{"index", "start", "end", "text", "segments"}`` (times in the
-  recording's seconds, as in the result);
+  recording's seconds, as in the result); it replaces the window's ``heard`` pieces
+  (and is the translation, in ``translate``);
 - ``result``: the whole result, the same JSON as the plain response (the summary or
   answer of text modes comes only here);
 - ``error``: the error body of a plain response, when the work fails after the stream
@@ -60,12 +66,22 @@ def window_event(index: int, span: Span, output: ModelOutput) -> dict[str, Any]:
     }
 
 
+def heard_event(index: int, span: Span, piece: ModelOutput) -> dict[str, Any]:
+    """A piece of window ``index``: its own times, the window's shape otherwise."""
+    body = window_event(index, span, piece)
+    if body["segments"]:
+        body["start"], body["end"] = body["segments"][0]["start"], body["segments"][-1]["end"]
+    return body
+
+
 async def streamed(run: Run) -> AsyncIterator[str]:
     """The events of one run (``Services.stream`` holds its upload and place in the
     queue, and turns a failure into ``error_event``)."""
     async for item in run.events():
         if isinstance(item, ProcessResult):
             yield event("result", item.model_dump(mode="json"))
+        elif item.heard and item.output is not None and item.span and item.index is not None:
+            yield event("heard", heard_event(item.index, item.span, item.output))
         elif item.output is not None and item.span and item.index is not None:
             yield event("window", window_event(item.index, item.span, item.output))
         else:

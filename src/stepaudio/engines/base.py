@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -87,6 +88,10 @@ class WindowJob:
     retry: bool = False
     """A second attempt after degenerate output (a loop): engines decode more carefully
     (Whisper without conditioning on its previous text)."""
+    on_heard: Callable[[list[Segment]], None] | None = None
+    """Someone is reading along: engines that decode a window piece by piece call this
+    (from any thread) with each piece's segments once final, in order, times relative to
+    the window, what was heard (a translation's source); the output still holds them all."""
 
 
 @dataclass

@@ -170,16 +170,27 @@ class EmbeddedEngine:
         # (docs/benchmarks.md, "Text quality"): every translation is transcript + text model.
         options = self._whisper_options(job)
         language, script = split_language(params.language)
+
+        def written(segments: list[Segment]) -> list[Segment]:
+            """Chinese in the script asked for."""
+            return [
+                in_script([s], script or SIMPLIFIED)[0] if s.language == "zh" else s
+                for s in segments
+            ]
+
+        on_heard = job.on_heard
         transcript = await anyio.to_thread.run_sync(
             lambda: self.whisper.transcribe(
-                job.pcm, language=language, task="transcribe", draft=params.draft, **options
+                job.pcm,
+                language=language,
+                task="transcribe",
+                draft=params.draft,
+                on_segments=on_heard and (lambda found: on_heard(written(found))),
+                **options,
             ),
             limiter=self._whisper_slots,
         )
-        segments = [
-            in_script([s], script or SIMPLIFIED)[0] if s.language == "zh" else s
-            for s in transcript.segments
-        ]
+        segments = written(transcript.segments)
         usage = Usage(audio_seconds=job.pcm.size / SAMPLE_RATE)
         out = ModelOutput(
             text=join_texts(s.text for s in segments),

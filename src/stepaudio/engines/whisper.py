@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,12 @@ def _segment(s, language: str | None) -> Segment:
         words=words,
         language=language,
     )
+
+
+def _kept(spoken: list[whisper_batched.Spoken]) -> list[Segment]:
+    """Our segments of faster-whisper's, less the hallucinated and the empty."""
+    out = [_segment(s, language) for s, language in spoken if not _hallucinated(s)]
+    return [s for s in out if s.text]
 
 
 def spoken(segments: list[Segment]) -> dict[str, float]:
@@ -183,6 +190,7 @@ class WhisperTranscriber:
         language: str | None = None,
         task: str = "transcribe",
         draft: bool = False,
+        on_segments: Callable[[list[Segment]], None] | None = None,
         **options: Any,
     ) -> Transcript:
         """Blocking: run in a worker thread. Times are relative to ``pcm``'s start.
@@ -191,7 +199,10 @@ class WhisperTranscriber:
         ``initial_prompt``, ``word_timestamps``, ``vad_filter``, ...); ``beam_size``
         defaults to this transcriber's, ``batch_size`` (0 or 1: sequential) too. Options
         the batched path does not take (or ``vad_filter=False``) mean sequential.
-        ``draft``: faster and a little less exact (whisper_draft.py), for live partials."""
+        ``draft``: faster and a little less exact (whisper_draft.py), for live partials.
+        ``on_segments``: called (in this thread) with segments as soon as they are final,
+        in order, where the batched path decodes the speech chunk by chunk; the returned
+        transcript holds them all."""
         if pcm.size == 0 or (pcm.max() < _SILENT_PEAK and pcm.min() > -_SILENT_PEAK):
             # Digital silence: Whisper's no-speech detector is not sure of it on every CPU
             # (0.68 here, 0.7+ elsewhere) and the words it then invents ("You") are not
@@ -202,7 +213,7 @@ class WhisperTranscriber:
 
         try:
             with drafting(draft):
-                return self._transcribe(audio, language, task, options)
+                return self._transcribe(audio, language, task, options, on_segments)
         except ValueError as exc:
             # faster-whisper raises ValueError for an unknown language code.
             raise InvalidParameter(str(exc), param="language") from exc
@@ -210,7 +221,12 @@ class WhisperTranscriber:
             raise StepAudioError(f"Whisper failed: {exc}", code="whisper_error") from exc
 
     def _transcribe(
-        self, audio: np.ndarray, language: str | None, task: str, options: dict[str, Any]
+        self,
+        audio: np.ndarray,
+        language: str | None,
+        task: str,
+        options: dict[str, Any],
+        on_segments: Callable[[list[Segment]], None] | None,
     ) -> Transcript:
         options.setdefault("beam_size", self.beam_size)
         batch_size = options.pop("batch_size", self.batch_size)
@@ -219,7 +235,9 @@ class WhisperTranscriber:
 
         with drafting(False) if likely == "zh" else contextlib.nullcontext():
             # Drafts cost Mandarin about 4 CER points (whisper_draft.py): never for it.
-            return self._decode(model, audio, language, likely, task, batch_size, options)
+            return self._decode(
+                model, audio, language, likely, task, batch_size, options, on_segments
+            )
 
     def _decode(
         self,
@@ -230,6 +248,7 @@ class WhisperTranscriber:
         task: str,
         batch_size: int,
         options: dict[str, Any],
+        on_segments: Callable[[list[Segment]], None] | None,
     ) -> Transcript:
         """``language``: the one asked for (None: each speech chunk's own, batched);
         ``likely``: that, or the one detected to pick the model."""
@@ -242,10 +261,11 @@ class WhisperTranscriber:
                 language=language,
                 task=task,
                 options=options,
+                on_chunks=on_segments and (lambda found: on_segments(_kept(found))),
+                likely=likely,
             )
         else:
             segments, info = model.transcribe(audio, language=likely, task=task, **options)
             spoken = [(s, info.language) for s in segments]
-        out = [_segment(s, lang) for s, lang in spoken if not _hallucinated(s)]
-        out = [s for s in out if s.text]
+        out = _kept(spoken)
         return Transcript(out, _main_language(out, likely), heard)

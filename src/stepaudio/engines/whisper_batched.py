@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -142,24 +143,73 @@ def transcribe(
     language: str | None,
     task: str,
     options: dict[str, Any],
+    on_chunks: Callable[[list[Spoken]], None] | None = None,
+    likely: str | None = None,
 ) -> tuple[list[Spoken], list[Heard]]:
     """faster-whisper segments of ``audio`` (times in its seconds), each with the language
-    it was transcribed in, and what each chunk sounded like."""
+    it was transcribed in, and what each chunk sounded like.
+
+    ``language``: the one asked for, or None: each chunk's own. ``likely``: the language
+    already detected on the first 30 s, if it was (faster-whisper otherwise detects it
+    again on every call, an encoder pass, though each chunk then gets its own).
+
+    ``on_chunks``: called with each run of chunks' segments as soon as they are final, in
+    audio order; the first chunk is then decoded on its own and the batches grow from it
+    (1, 2, 4, … ``batch_size`` chunks), so the first text comes after one chunk's work,
+    not a whole batch's (4 or 8 chunks cost about the same here: docs/benchmarks.md)."""
     duration = audio.size / SAMPLE_RATE
     regions = speech_regions(audio)
     todo = chunks(regions, duration)
-    if not todo:
-        return [], []
     options = {k: v for k, v in options.items() if k != "without_timestamps"}
     # Words time the sentences even when the caller did not ask for them (dropped then).
     words = options.pop("word_timestamps", False)
     found: list[Spoken] = []
     heard: list[Heard] = []
+    for group in _growing(todo, batch_size) if on_chunks else [todo]:
+        spoken, detected = _decode(
+            model, audio, group, regions, language, likely, task, batch_size, options, words
+        )
+        spoken.sort(key=lambda p: (p[0].start, p[0].end))
+        found += spoken
+        heard += detected
+        if on_chunks is not None:
+            on_chunks(spoken)
+    kept = _without_overlaps([s for s, _ in found])
+    return [(s, spoken) for s, (_, spoken) in zip(kept, found, strict=True)], heard
+
+
+def _growing(todo: list[tuple[float, float]], batch_size: int) -> list[list[tuple[float, float]]]:
+    """``todo`` in groups of 1, 2, 4, … up to ``batch_size`` chunks."""
+    groups, size = [], 1
+    while todo:
+        groups.append(todo[:size])
+        todo, size = todo[size:], min(2 * size, max(batch_size, 1))
+    return groups
+
+
+def _decode(
+    model: Any,
+    audio: np.ndarray,
+    todo: list[tuple[float, float]],
+    regions: list[tuple[float, float]],
+    language: str | None,
+    likely: str | None,
+    task: str,
+    batch_size: int,
+    options: dict[str, Any],
+    words: bool,
+) -> tuple[list[Spoken], list[Heard]]:
+    """The chunks ``todo`` decoded together, then repaired (their rests, their loops)."""
+    found: list[Spoken] = []
+    heard: list[Heard] = []
     for round_ in range(_TAIL_ROUNDS + 1):
+        if not todo:
+            break
         pipeline = _pipeline(model)
         segments, info = pipeline.transcribe(
             audio,
-            language=language,
+            # With ``multilingual`` each chunk's detected language replaces this one.
+            language=language or likely,
             multilingual=language is None,
             task=task,
             batch_size=batch_size,
@@ -190,11 +240,7 @@ def transcribe(
                     for t in sentences(s, regions)
                 ]
         todo = _cut_short(by_chunk, regions) if round_ < _TAIL_ROUNDS else []
-        if not todo:
-            break
-    found.sort(key=lambda p: (p[0].start, p[0].end))
-    kept = _without_overlaps([s for s, _ in found])
-    return [(s, spoken) for s, (_, spoken) in zip(kept, found, strict=True)], heard
+    return found, heard
 
 
 def sentences(segment: Any, regions: list[tuple[float, float]]) -> list[Any]:

@@ -84,7 +84,8 @@ async def run_window(engine: Engine, job: WindowJob) -> ModelOutput:
     out = await engine.run_window(job)
     if window_problem(job, out) is None:
         return out
-    retry = replace(job, params=steadier(job.params), retry=True)
+    # What was shown as heard stays until the window's own text replaces it.
+    retry = replace(job, params=steadier(job.params), retry=True, on_heard=None)
     out = await engine.run_window(retry)
     problem = window_problem(retry, out)
     if problem is not None:

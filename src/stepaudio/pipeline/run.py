@@ -6,6 +6,7 @@ Every request, of any length, goes through here: a short clip is simply one wind
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from stepaudio.audio.cut import Span, plan_cuts
 from stepaudio.audio.measure import check_complete
 from stepaudio.audio.probe import AudioInfo
 from stepaudio.config import RetryPolicy, Settings
-from stepaudio.engines.base import Engine, ModelOutput, Usage, WindowJob
+from stepaudio.engines.base import Engine, ModelOutput, Segment, Usage, WindowJob
 from stepaudio.errors import InvalidAudio, OutputTruncated, StepAudioError
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline import output_guard
@@ -27,6 +28,7 @@ from stepaudio.pipeline.merge import languages_spoken, merge
 from stepaudio.pipeline.result import ProcessResult
 from stepaudio.pipeline.scheduler import BACKGROUND, LONG, SHORT, FairGate, Lease, balanced_cuts
 from stepaudio.pipeline.speakers import Speakers
+from stepaudio.text import join_texts
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,19 @@ class Progress:
     """Its output, for callers that stream results window by window."""
     span: Span | None = None
     """Where that window lies in the recording (its segments' times are relative to it)."""
+    heard: bool = False
+    """``output`` is a piece of window ``index`` heard so far (stage ``heard``), not the
+    window's whole output: shown until the window's own report replaces it."""
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+
+
+def _deliver(on_progress: ProgressCallback, progress: Progress) -> None:
+    """A report made outside a coroutine: an asynchronous callback runs as a task."""
+    maybe = on_progress(progress)
+    if maybe is not None:
+        asyncio.ensure_future(maybe)
 
 
 class _InAudioOrder:
@@ -53,16 +65,27 @@ class _InAudioOrder:
 
     def __init__(self) -> None:
         self._held: dict[int, Progress] = {}
+        self._pieces: dict[int, list[Progress]] = {}
         self._next = 0
 
     def feed(self, progress: Progress) -> list[Progress]:
         if progress.index is None or progress.output is None:
             return [progress]
+        if progress.heard:
+            if progress.index < self._next or progress.index in self._held:
+                return []  # the window's own text is out, or waiting: pieces are moot
+            if progress.index == self._next:
+                return [progress]
+            # A window further on: its pieces wait for the windows before it.
+            self._pieces.setdefault(progress.index, []).append(progress)
+            return []
         self._held[progress.index] = progress
+        self._pieces.pop(progress.index, None)
         ready = []
         while self._next in self._held:
             ready.append(replace(self._held.pop(self._next), done=progress.done))
             self._next += 1
+            ready += self._pieces.pop(self._next, [])
         # Out of order: a count-only report, its output waits for the windows before it.
         return ready or [Progress(progress.done, progress.total, progress.stage)]
 
@@ -159,9 +182,12 @@ class Pipeline:
         on_progress: ProgressCallback | None = None,
         store: WindowStore | None = None,
         background: bool = False,
+        heard: bool = False,
     ) -> ProcessResult:
         """``background``: a durable task's run, whose windows wait behind those of
-        requests someone is waiting on (``sync_first``)."""
+        requests someone is waiting on (``sync_first``). ``heard``: someone reads along;
+        ``on_progress`` also gets each window's text piece by piece (``Progress.heard``)
+        where the engine decodes that way."""
         started = time.perf_counter()
         info, decoded = await self.decode(source)
         with decoded:
@@ -174,7 +200,7 @@ class Pipeline:
             # Speakers are found on the whole recording, beside the windows.
             async with self.speakers.alongside(decoded, params) as speakers:
                 outputs = await self._run_windows(
-                    decoded, spans, speakers.window_params, on_progress, store, background
+                    decoded, spans, speakers.window_params, on_progress, store, background, heard
                 )
                 timeline = await speakers.turns()
         outputs = self.speakers.label(outputs, spans, timeline)
@@ -228,7 +254,9 @@ class Pipeline:
         Errors are raised from the iteration; leaving it early (a client gone) cancels
         the work."""
         queue: asyncio.Queue[Progress | None] = asyncio.Queue()
-        work = asyncio.create_task(self.process(source, params, on_progress=queue.put_nowait))
+        work = asyncio.create_task(
+            self.process(source, params, on_progress=queue.put_nowait, heard=True)
+        )
         # Reports are queued before the work ends, so the end mark comes after them all.
         work.add_done_callback(lambda _: queue.put_nowait(None))
         order = _InAudioOrder()
@@ -250,9 +278,26 @@ class Pipeline:
         on_progress: ProgressCallback | None,
         store: WindowStore | None,
         background: bool = False,
+        heard: bool = False,
     ) -> list[ModelOutput]:
         mode = window_mode(params.mode, self.engine)
         done = 0
+        loop = asyncio.get_running_loop()
+
+        def reader(index: int) -> Callable[[list[Segment]], None] | None:
+            """Passes window ``index``'s pieces, from the engine's thread, to the loop."""
+            if not heard or on_progress is None:
+                return None
+            span = spans[index]
+
+            def on_heard(segments: list[Segment]) -> None:
+                piece = ModelOutput(join_texts(s.text for s in segments), segments=segments)
+                progress = Progress(done, len(spans), "heard", index, piece, span, heard=True)
+                # A loop gone (the service stopping) has nobody reading along.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(lambda: _deliver(on_progress, progress))
+
+            return on_heard
 
         async def report(index: int | None = None, output: ModelOutput | None = None) -> None:
             if on_progress is not None:
@@ -261,12 +306,16 @@ class Pipeline:
                 if maybe is not None:
                     await maybe
 
-        async def attempt(lease: Lease, span: Span) -> ModelOutput:
+        async def attempt(lease: Lease, index: int, span: Span) -> ModelOutput:
             for attempt in range(1, self.retry.attempts + 1):
                 try:
                     async with lease.slot():
                         job = WindowJob(
-                            mode, decoded.slice(span.start, span.end), span.start, params
+                            mode,
+                            decoded.slice(span.start, span.end),
+                            span.start,
+                            params,
+                            on_heard=reader(index),
                         )
                         # A looping output gets one steadier retry, then a 502.
                         return await output_guard.run_window(self.engine, job)
@@ -283,7 +332,7 @@ class Pipeline:
             output = await store.load(index, span) if store else None
             if output is None:
                 try:
-                    output = await attempt(lease, span)
+                    output = await attempt(lease, index, span)
                 finally:
                     # Its samples are not read again: drop their pages from the process
                     # (an hour decoded is ~110 MB of map otherwise held to the end).

@@ -53,6 +53,22 @@ def worded(job: WindowJob) -> ModelOutput:
     return out
 
 
+def by_second(job: WindowJob) -> ModelOutput:
+    """The window in one-second segments (``second 3 of 5.00``): a window with several
+    pieces, for tests of text shown as it is heard (``ScriptedEngine.pieces``)."""
+    seconds = len(job.pcm) / SAMPLE_RATE
+    segments = [
+        Segment(float(i), round(min(i + 1.0, seconds), 3), f"second {i + 1} of {seconds:.2f}")
+        for i in range(int(np.ceil(seconds)))
+    ]
+    return ModelOutput(
+        " ".join(s.text for s in segments),
+        segments=segments,
+        language="en",
+        usage=Usage(audio_seconds=seconds),
+    )
+
+
 AVG_LOGPROB, COMPRESSION_RATIO, NO_SPEECH_PROB = -0.25, 1.5, 0.125
 """``whisperlike``'s measures of every segment (Whisper's, on the embedded engine)."""
 
@@ -104,6 +120,9 @@ class ScriptedEngine:
     slots: int = 2
     name: str = "scripted"
     modes: frozenset[Mode] = frozenset({Mode.ASR, Mode.TRANSLATE})
+    pieces: bool = False
+    """Report each segment to ``on_heard`` before answering, a tick apart, as an engine
+    that decodes a window chunk by chunk does."""
     windows: list[WindowJob] = field(default_factory=list)
     texts: list[TextJob] = field(default_factory=list)
 
@@ -126,7 +145,12 @@ class ScriptedEngine:
         self.windows.append(job)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        return self.on_window(job)
+        out = self.on_window(job)
+        if self.pieces and job.on_heard is not None:
+            for segment in out.segments:
+                job.on_heard([segment])
+                await asyncio.sleep(0.01)
+        return out
 
     async def complete(self, job: TextJob) -> ModelOutput:
         self.texts.append(job)

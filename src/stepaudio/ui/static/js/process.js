@@ -270,9 +270,11 @@ async function submit(event) {
 function onEvent(name, data, started) {
   if (name === "progress") {
     progress(data.done >= data.total ? t("finishing") : t("working", data), data.done, data.total);
-  } else if (name === "window") {
-    // Text as it is heard, window after window, before the answer.
-    state.segments.push(...(data.segments || []));
+  } else if (name === "heard" || name === "window") {
+    // Text as it is heard: a window's pieces as they are decoded, then the window itself,
+    // which replaces its pieces (a translation replaces what was said).
+    if (name === "window") state.segments = state.segments.filter((s) => s.window !== data.index);
+    state.segments.push(...(data.segments || []).map((s) => ({ ...s, window: data.index })));
     $("result").hidden = false;
     drawTranscript();
   } else if (name === "result") {

@@ -26,6 +26,8 @@ function el(tag, props = {}, ...children) {
 /** The transcript as a list: a time that seeks the player, the speaker, the words. */
 export function renderSegments(list, segments, { names = {}, onSeek }) {
   const order = [...new Set(segments.map((s) => s.speaker).filter(Boolean))];
+  // Where more than one language was heard, each line says which it is in.
+  const tongues = new Set(segments.map((s) => s.language).filter(Boolean));
   list.replaceChildren(
     ...segments.map((segment) => {
       const time = el("button", {
@@ -42,8 +44,12 @@ export function renderSegments(list, segments, { names = {}, onSeek }) {
         who.dataset.i = String(order.indexOf(segment.speaker) % 6);
         parts.push(who, ": ");
       }
+      if (tongues.size > 1) parts.push(el("span", { className: "lang", textContent: segment.language || "" }), " ");
       parts.push(segment.text.trim());
-      return el("li", {}, ...parts);
+      const line = el("li", {}, ...parts);
+      // Read aloud in its own language by a screen reader (WCAG 3.1.2).
+      if (segment.language) line.lang = segment.language;
+      return line;
     }),
   );
   return order;
