@@ -180,6 +180,10 @@ class ProcessParams(BaseModel):
     draft: bool = False
     """A hypothesis to be checked against a later one (live partials): engines may trade a
     little exactness for speed (the embedded Whisper: engines/whisper_draft.py)."""
+    verbatim: bool = Field(False, exclude=True)
+    """The text exactly as the model wrote it, for live turns (each hypothesis is compared
+    with the one before it, character by character); off, Mandarin gets the commas and
+    full stops Whisper base often leaves out (engines/chinese_script.py)."""
     word_timestamps: bool = False
     """Times for every word of the transcript (engines that have none say so in
     ``warnings`` instead of inventing them)."""

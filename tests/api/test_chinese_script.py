@@ -58,3 +58,12 @@ def test_a_language_whisper_lacks_is_a_400_naming_the_field(client: httpx.Client
     r = asr(client, clip("en/jfk.flac"), language=bad)
     assert r.status_code == 400, r.text
     assert "language" in r.text
+
+
+def test_mandarin_pauses_are_punctuated(client: httpx.Client):
+    """Whisper base writes this clip as phrases parted by spaces, with no marks."""
+    r = asr(client, clip("zh/aishell-BAC009S0724W0121.wav"), language="zh")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "，" in body["answer"] and " " not in body["answer"], body["answer"]
+    assert all(s["text"].endswith(("。", "！", "？")) for s in body["segments"]), body["segments"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from stepaudio.engines.base import Segment, Word
-from stepaudio.engines.chinese_script import SIMPLIFIED, in_script, split_language
+from stepaudio.engines.chinese_script import SIMPLIFIED, in_script, punctuated, split_language
 
 
 def test_chinese_codes_tell_whisper_zh_and_keep_the_script() -> None:
@@ -37,3 +39,18 @@ def test_marks_after_chinese_become_full_width_and_others_stay() -> None:
         [Segment(0.0, 1.0, "律師楊春淹井,大塊文章的底色. 好嗎? 4.5 分, AI, 模型。")], SIMPLIFIED
     )
     assert s.text == "律师杨春淹井，大块文章的底色。好吗？4.5 分，AI, 模型。"
+
+
+@pytest.mark.parametrize(
+    ("heard", "written"),
+    [
+        ("广州市 佛地产 中间协会分析", "广州市，佛地产，中间协会分析。"),
+        ("你好，你好", "你好，你好。"),
+        ("他说：好吗？", "他说：好吗？"),  # already ends with a mark
+        ("用 Whisper 模型 转写", "用 Whisper 模型，转写。"),  # only between Han characters
+        ("Whisper", "Whisper"),
+        ("", ""),
+    ],
+)
+def test_mandarin_pauses_become_commas_and_a_segment_ends_with_a_stop(heard, written):
+    assert punctuated(Segment(0, 1, heard, language="zh")).text == written

@@ -66,3 +66,17 @@ def in_script(segments: Iterable[Segment], script: str) -> list[Segment]:
             words = [replace(w, word=_written(w.word, script)) for w in words]
         out.append(replace(s, text=_written(s.text, script), words=words))
     return out
+
+
+_HAN = "\u3400-\u9fff"
+_PAUSE = re.compile(rf"(?<=[{_HAN}])\s+(?=[{_HAN}])")
+
+
+def punctuated(segment: Segment) -> Segment:
+    """Mandarin as Whisper base often writes it, phrases parted by spaces and no marks
+    ("广州市 佛地产 中间协会分析"), written as Chinese is: a comma where it paused, a
+    full stop where the segment (a sentence, or a stretch of speech) ends."""
+    text = _PAUSE.sub("，", segment.text.strip())
+    if text and re.match(rf"[{_HAN}]", text[-1]):
+        text += "。"
+    return replace(segment, text=text) if text != segment.text else segment

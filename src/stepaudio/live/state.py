@@ -69,6 +69,7 @@ async def _run(
     *,
     background: bool,
 ) -> Heard:
+    params = params.model_copy(update={"verbatim": True})
     async with lifecycle.open(Pcm(samples), params, face=face, owner=owner, admit=False) as run:
         result = await run.result(background=background)
     words = tuple(
