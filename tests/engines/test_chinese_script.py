@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from stepaudio.engines.base import Segment, Word
-from stepaudio.engines.chinese_script import SIMPLIFIED, in_script, punctuated, split_language
+from stepaudio.engines.base import ModelOutput, Segment, Word
+from stepaudio.engines.chinese_script import (
+    SIMPLIFIED,
+    in_script,
+    punctuated,
+    punctuated_output,
+    split_language,
+)
 
 
 def test_chinese_codes_tell_whisper_zh_and_keep_the_script() -> None:
@@ -54,3 +60,25 @@ def test_marks_after_chinese_become_full_width_and_others_stay() -> None:
 )
 def test_mandarin_pauses_become_commas_and_a_segment_ends_with_a_stop(heard, written):
     assert punctuated(Segment(0, 1, heard, language="zh")).text == written
+
+
+def test_a_windows_mandarin_is_punctuated_whichever_engine_heard_it():
+    heard = ModelOutput(
+        "广州市 佛地产 Hello world",
+        segments=[Segment(0, 1, "广州市 佛地产", language="zh"), Segment(1, 2, "Hello world")],
+        language="zh",
+    )
+    out = punctuated_output(heard)
+    assert [s.text for s in out.segments] == ["广州市，佛地产。", "Hello world"]
+    assert out.text == "广州市，佛地产。 Hello world"
+    # A remote model's window in one piece, no segments.
+    assert punctuated_output(ModelOutput("你好 你好", language="zh")).text == "你好，你好。"
+    # A translation from Mandarin: its source is punctuated, the English left alone.
+    translated = ModelOutput("Hello hello", source="你好 你好", language="zh")
+    assert punctuated_output(translated).text == "Hello hello"
+    assert punctuated_output(translated).source == "你好，你好。"
+    english = ModelOutput("hello there", segments=[Segment(0, 1, "hello there", language="en")])
+    assert punctuated_output(english) is english
+    # An engine that names no language: Mandarin by its characters.
+    assert punctuated_output(ModelOutput("你好 你好")).text == "你好，你好。"
+    assert punctuated_output(ModelOutput("Step 模型 good day")).text == "Step 模型 good day"

@@ -15,7 +15,8 @@ from dataclasses import replace
 
 import zhconv  # type: ignore[import-untyped]
 
-from stepaudio.engines.base import Segment
+from stepaudio.engines.base import ModelOutput, Segment
+from stepaudio.text import join_texts
 
 SIMPLIFIED = "zh-cn"
 _SCRIPTS = {
@@ -72,11 +73,41 @@ _HAN = "\u3400-\u9fff"
 _PAUSE = re.compile(rf"(?<=[{_HAN}])\s+(?=[{_HAN}])")
 
 
-def punctuated(segment: Segment) -> Segment:
+def punctuated_text(text: str) -> str:
     """Mandarin as Whisper base often writes it, phrases parted by spaces and no marks
     ("广州市 佛地产 中间协会分析"), written as Chinese is: a comma where it paused, a
-    full stop where the segment (a sentence, or a stretch of speech) ends."""
-    text = _PAUSE.sub("，", segment.text.strip())
+    full stop where the text (a segment: a sentence, or a stretch of speech) ends."""
+    text = _PAUSE.sub("，", text.strip())
     if text and re.match(rf"[{_HAN}]", text[-1]):
         text += "。"
+    return text
+
+
+def punctuated(segment: Segment) -> Segment:
+    """The segment with ``punctuated_text``."""
+    text = punctuated_text(segment.text)
     return replace(segment, text=text) if text != segment.text else segment
+
+
+def _chinese(language: str | None, text: str) -> bool:
+    """Mandarin: as the engine says, or where it says nothing, mostly Han characters."""
+    if language is not None:
+        return language == "zh"
+    han = len(re.findall(rf"[{_HAN}]", text))
+    return han > 0 and han >= sum(c.isalpha() for c in text) / 2
+
+
+def punctuated_output(out: ModelOutput) -> ModelOutput:
+    """A window's Mandarin punctuated (its segments, its text, a translation's source),
+    whichever engine heard it; other languages as they are."""
+    chinese = [_chinese(s.language or out.language, s.text) for s in out.segments]
+    segments = [punctuated(s) if zh else s for s, zh in zip(out.segments, chinese, strict=True)]
+    text = join_texts(s.text for s in segments) if segments != out.segments else out.text
+    if not segments and out.source is None and _chinese(out.language, text):
+        text = punctuated_text(text)  # heard, in one piece
+    source = out.source
+    if source and _chinese(out.language, source):
+        source = punctuated_text(source)
+    if (segments, text, source) == (out.segments, out.text, out.source):
+        return out
+    return replace(out, segments=segments, text=text, source=source)

@@ -16,7 +16,7 @@ from stepaudio import languages
 from stepaudio.audio.decode import SAMPLE_RATE
 from stepaudio.config import LlmSettings, Settings, WhisperSettings
 from stepaudio.engines.base import LANES, ModelOutput, Segment, TextJob, Usage, WindowJob
-from stepaudio.engines.chinese_script import SIMPLIFIED, in_script, punctuated, split_language
+from stepaudio.engines.chinese_script import SIMPLIFIED, in_script, split_language
 from stepaudio.engines.llama import LocalLLM
 from stepaudio.engines.local_models import resolve_text_model
 from stepaudio.engines.translate import Translator
@@ -172,14 +172,11 @@ class EmbeddedEngine:
         language, script = split_language(params.language)
 
         def written(segments: list[Segment]) -> list[Segment]:
-            """Chinese in the script asked for, punctuated (but live turns: verbatim)."""
-            out = []
-            for s in segments:
-                if s.language == "zh":
-                    s = in_script([s], script or SIMPLIFIED)[0]
-                    s = s if params.verbatim else punctuated(s)
-                out.append(s)
-            return out
+            """Chinese in the script asked for."""
+            return [
+                in_script([s], script or SIMPLIFIED)[0] if s.language == "zh" else s
+                for s in segments
+            ]
 
         on_heard = job.on_heard
         transcript = await anyio.to_thread.run_sync(

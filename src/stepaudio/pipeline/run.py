@@ -21,6 +21,7 @@ from stepaudio.audio.measure import check_complete
 from stepaudio.audio.probe import AudioInfo
 from stepaudio.config import RetryPolicy, Settings
 from stepaudio.engines.base import Engine, ModelOutput, Segment, Usage, WindowJob
+from stepaudio.engines.chinese_script import punctuated_output
 from stepaudio.errors import InvalidAudio, OutputTruncated, StepAudioError
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline import output_guard
@@ -282,6 +283,11 @@ class Pipeline:
     ) -> list[ModelOutput]:
         mode = window_mode(params.mode, self.engine)
         done = 0
+
+        def written(output: ModelOutput) -> ModelOutput:
+            """Mandarin punctuated, whichever engine heard it (live turns: verbatim)."""
+            return output if params.verbatim else punctuated_output(output)
+
         loop = asyncio.get_running_loop()
 
         def reader(index: int) -> Callable[[list[Segment]], None] | None:
@@ -291,7 +297,9 @@ class Pipeline:
             span = spans[index]
 
             def on_heard(segments: list[Segment]) -> None:
-                piece = ModelOutput(join_texts(s.text for s in segments), segments=segments)
+                piece = written(
+                    ModelOutput(join_texts(s.text for s in segments), segments=segments)
+                )
                 progress = Progress(done, len(spans), "heard", index, piece, span, heard=True)
                 # A loop gone (the service stopping) has nobody reading along.
                 with contextlib.suppress(RuntimeError):
@@ -318,7 +326,7 @@ class Pipeline:
                             on_heard=reader(index),
                         )
                         # A looping output gets one steadier retry, then a 502.
-                        return await output_guard.run_window(self.engine, job)
+                        return written(await output_guard.run_window(self.engine, job))
                 except StepAudioError as exc:
                     # The error's own policy: the backend's fault, not the request's.
                     if not (exc.retryable and self.retry.again(attempt)):
