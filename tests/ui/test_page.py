@@ -226,7 +226,8 @@ def answer_quoting(job):
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyed]:
     """The service with KEY and OTHER_KEY on a scripted engine with 4-s windows."""
     data = tmp_path_factory.mktemp("stepaudio-page")
-    engine = ScriptedEngine(window_s=4.0, on_text=answer_quoting)
+    # Pieces: each window's text is first shown as heard, then replaced by the window's.
+    engine = ScriptedEngine(window_s=4.0, on_text=answer_quoting, pieces=True)
     with serve_scripted(data, engine, api_keys=[KEY, OTHER_KEY]) as (url, _):
         yield Keyed(url, data)
 

@@ -160,6 +160,8 @@ def transcribe(
     duration = audio.size / SAMPLE_RATE
     regions = speech_regions(audio)
     todo = chunks(regions, duration)
+    if not todo:
+        return [], []
     options = {k: v for k, v in options.items() if k != "without_timestamps"}
     # Words time the sentences even when the caller did not ask for them (dropped then).
     words = options.pop("word_timestamps", False)
