@@ -247,6 +247,14 @@ def main() -> None:
     )
     ratio = statistics.median(ours) / statistics.median(direct) if direct and ours else float("nan")
     print(f"completed-after-stop median vs faster-whisper direct on the turn: {ratio:.2f}x")
+    print(
+        "one session, each turn (length s: completed after stop s): "
+        + ", ".join(
+            f"{(t.end_ms - t.start_ms) / 1000:.1f}: {t.completed_at - t.stopped_at:.2f}"
+            for t in turns
+            if t.stopped_at is not None and t.end_ms is not None and t.completed_at is not None
+        )
+    )
     print(f"session {n + 1} while {n} are open: refused with {extra.refused!r}")
 
 

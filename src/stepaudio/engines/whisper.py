@@ -228,10 +228,12 @@ class WhisperTranscriber:
         options: dict[str, Any],
         on_segments: Callable[[list[Segment]], None] | None,
     ) -> Transcript:
-        options.setdefault("beam_size", self.beam_size)
         batch_size = options.pop("batch_size", self.batch_size)
         model, likely = self._model_for(audio, language)
-        from stepaudio.engines.whisper_draft import drafting
+        from stepaudio.engines.whisper_draft import DRAFT_BEAM, drafting, is_drafting
+
+        draft = is_drafting() and likely != "zh"
+        options.setdefault("beam_size", DRAFT_BEAM if draft else self.beam_size)
 
         with drafting(False) if likely == "zh" else contextlib.nullcontext():
             # Drafts cost Mandarin about 4 CER points (whisper_draft.py): never for it.

@@ -5,8 +5,9 @@ Whisper always encodes 30 s; a 4 s turn is mostly zeros to it, and on a CPU the 
 most of a short call (0.6 s of 0.8 s for Whisper base on 2 cores). CTranslate2 takes a
 shorter input, and with at least 10 s of it (the speech plus 3 s) Whisper base scored the
 same on the shared English turns (WER 6.7 %) in half the time, but 4 CER points worse on
-Mandarin (bench/realtime_latency.py's notes, docs/live.md). So only hypotheses that are
-shown and then checked against a later one use it: the live partials. Nothing final does.
+Mandarin (bench/realtime_latency.py's notes, docs/live.md). So live turns use it (their
+partials, and their final texts, where a second saved is what keeps a conversation's
+captions in step), never Mandarin, and nothing of a file does.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ MIN_FRAMES = 1000
 MARGIN_FRAMES = 300
 """Padding kept after the speech (3 s)."""
 
+DRAFT_BEAM = 1
+"""A draft is decoded greedily (the beam the caller asked for otherwise)."""
+
 _DRAFT: ContextVar[bool] = ContextVar("whisper_draft", default=False)
+
+
+def is_drafting() -> bool:
+    return _DRAFT.get()
 
 
 @contextlib.contextmanager
