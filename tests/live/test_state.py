@@ -29,14 +29,15 @@ def setup(tmp_path: Path) -> tuple[LiveState, Lifecycle, ScriptedEngine]:
     return LiveState.from_settings(LiveSettings()), life, engine
 
 
-async def test_a_lone_final_is_exact_and_a_partial_is_a_draft(tmp_path: Path) -> None:
+async def test_every_live_text_is_a_verbatim_draft(tmp_path: Path) -> None:
     state, life, engine = setup(tmp_path)
     await state.transcribe(life, TONE, ASR, final=True, face="t", owner="o")
     await state.transcribe(life, TONE, ASR, final=False, face="t", owner="o")
-    assert [job.params.draft for job in engine.windows] == [False, True]
+    assert [job.params.draft for job in engine.windows] == [True, True]
+    assert all(job.params.verbatim for job in engine.windows)
 
 
-async def test_finals_behind_others_are_drafts_and_partials_wait(tmp_path: Path) -> None:
+async def test_partials_wait_while_finals_run(tmp_path: Path) -> None:
     state, life, engine = setup(tmp_path)
     finals = [
         asyncio.create_task(state.transcribe(life, TONE, ASR, final=True, face="t", owner=k))
@@ -47,5 +48,5 @@ async def test_finals_behind_others_are_drafts_and_partials_wait(tmp_path: Path)
     assert await state.transcribe(life, TONE, ASR, final=False, face="t", owner="d") is None
     heard = await asyncio.gather(*finals)
     assert all(h is not None and h.text for h in heard)
-    assert sorted(job.params.draft for job in engine.windows) == [False, True, True]
+    assert len(engine.windows) == 3  # the three finals; the partial never ran
     assert state.finals == 0

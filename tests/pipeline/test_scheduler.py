@@ -19,11 +19,11 @@ import pytest
 from stepaudio.audio.cut import Span, plan_cuts
 from stepaudio.audio.decode import SAMPLE_RATE, DecodedAudio
 from stepaudio.config import RetryPolicy, Settings
-from stepaudio.engines.base import ModelOutput, Segment, TextJob, WindowJob
+from stepaudio.engines.base import LANES, ModelOutput, Segment, TextJob, WindowJob
 from stepaudio.errors import BackendError, BackendUnavailable, ContextLengthExceeded
 from stepaudio.params import Mode, ProcessParams
 from stepaudio.pipeline.run import Pipeline
-from stepaudio.pipeline.scheduler import BACKGROUND, FairGate, balanced_cuts
+from stepaudio.pipeline.scheduler import BACKGROUND, SHORT, FairGate, balanced_cuts
 from stepaudio.testing.encode import write_audio
 
 pytestmark = pytest.mark.anyio
@@ -299,6 +299,25 @@ async def test_gate_grants_fewest_in_flight_then_fewest_granted() -> None:
         await settle()
     assert order[2:] == ["first"] * 3
     await asyncio.gather(*waiters)
+
+
+async def test_drafts_run_side_by_side_up_to_the_lanes_width() -> None:
+    """Live turns' drafts: LANES times the capacity of them at once in their lane; an
+    ordinary short request beside them still waits for the one slot."""
+    gate = FairGate(lambda: 1)
+    drafts = [gate.lease(1, lane=SHORT, wide=True) for _ in range(LANES + 1)]
+    for lease in drafts[:LANES]:
+        await asyncio.wait_for(lease.acquire(), 1)
+    last = asyncio.create_task(drafts[LANES].acquire())
+    plain = asyncio.create_task(gate.lease(1, lane=SHORT).acquire())
+    await settle()
+    assert gate.in_flight == LANES and not last.done() and not plain.done()
+    drafts[0].release()
+    await settle()
+    assert last.done() and not plain.done()  # wide room for drafts only
+    for lease in drafts[1:]:
+        lease.release()
+    await asyncio.wait_for(plain, 1)
 
 
 async def test_cancelled_waiter_gives_no_slot_away() -> None:

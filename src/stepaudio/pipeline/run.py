@@ -353,7 +353,9 @@ class Pipeline:
 
         await report()
         lane = BACKGROUND if background else SHORT if len(spans) == 1 else LONG
-        async with self.gate.session(self.window_limit(params), lane=lane) as lease:
+        async with self.gate.session(
+            self.window_limit(params), lane=lane, wide=params.draft
+        ) as lease:
             tasks = [asyncio.create_task(one(lease, i, s)) for i, s in enumerate(spans)]
             try:
                 return list(await asyncio.gather(*tasks))

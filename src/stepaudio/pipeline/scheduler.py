@@ -20,6 +20,11 @@ times its capacity, each lane's latency about doubling on shared cores instead o
 
 A plain semaphore per request (or the engine's own FIFO limiter) would serve windows in
 arrival order, so the long job's queued windows would all run first.
+
+Drafts (live turns' texts: short, decoded greedily) are ``wide``: up to ``LANES`` times
+the capacity of them run side by side in their lane, as a single greedy call leaves the
+cores half idle; four sessions' turns that end together are done sooner together (four
+11-s drafts of Whisper base on 2 cores: 1.25 s side by side, 1.93 s one after another).
 """
 
 from __future__ import annotations
@@ -43,12 +48,16 @@ SHORT, LONG, BACKGROUND = range(LANES)
 class Lease:
     """One request's view of the gate: at most ``limit`` of its windows run at once."""
 
-    def __init__(self, gate: FairGate, limit: int, seq: int, *, lane: int = LONG):
+    def __init__(
+        self, gate: FairGate, limit: int, seq: int, *, lane: int = LONG, wide: bool = False
+    ):
         self._gate = gate
         self.limit = max(1, limit)
         self.seq = seq
         self.lane = lane
         """SHORT, LONG or BACKGROUND (a durable task's windows, served last)."""
+        self.wide = wide
+        """Drafts: their lane holds ``LANES`` times the capacity of them (module doc)."""
         self.in_flight = 0
         self.granted = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -127,20 +136,24 @@ class FairGate:
         """Requests with windows queued and none running yet."""
         return sum(1 for lease in self._leases if lease.in_flight == 0 and lease.waiting)
 
-    def lease(self, limit: int, *, lane: int = LONG) -> Lease:
-        lease = Lease(self, limit, next(self._seq), lane=lane)
+    def lease(self, limit: int, *, lane: int = LONG, wide: bool = False) -> Lease:
+        lease = Lease(self, limit, next(self._seq), lane=lane, wide=wide)
         self._leases.add(lease)
         return lease
 
     @asynccontextmanager
-    async def session(self, limit: int, *, lane: int = LONG) -> AsyncIterator[Lease]:
-        lease = self.lease(limit, lane=lane)
+    async def session(
+        self, limit: int, *, lane: int = LONG, wide: bool = False
+    ) -> AsyncIterator[Lease]:
+        lease = self.lease(limit, lane=lane, wide=wide)
         try:
             yield lease
         finally:
             lease.close()
 
     def _room(self, lease: Lease, capacity: int) -> bool:
+        if lease.wide:
+            capacity *= LANES
         if self._in_flight < capacity:
             return True
         if not self.sync_first:
