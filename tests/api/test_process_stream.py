@@ -205,3 +205,30 @@ def test_no_pieces_without_a_reader(tmp_path_factory: pytest.TempPathFactory) ->
         r = _post(client, clip("en/jfk.flac"))
     assert r.status_code == 200
     assert all(job.on_heard is None for job in engine.windows)
+
+
+def test_openai_deltas_say_each_piece_once(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """/v1's stream: heard pieces as deltas, each window adding only what they did not
+    say; joined, the deltas are the done text."""
+    engine = ScriptedEngine(on_window=by_second, pieces=True, window_s=5.0, slots=2)
+    with (
+        serve_scripted(tmp_path_factory.mktemp("v1-pieces"), engine) as (url, _),
+        httpx.Client(base_url=url, timeout=60) as client,
+        open(clip("en/jfk.flac"), "rb") as f,
+    ):
+        r = client.post(
+            "/v1/audio/transcriptions",
+            files={"file": ("jfk.flac", f)},
+            data={"model": "gpt-4o-transcribe", "stream": "true"},
+        )
+    assert r.status_code == 200, r.text
+    events = [
+        json.loads(line[6:])
+        for line in r.text.splitlines()
+        if line.startswith("data: ") and line != "data: [DONE]"
+    ]
+    deltas = [e["delta"] for e in events if e["type"] == "transcript.text.delta"]
+    (done,) = [e for e in events if e["type"] == "transcript.text.done"]
+    assert len(deltas) >= 10  # a second at a time, not a window at a time
+    assert "".join(deltas) == done["text"]
+    assert done["text"].count("second 1 of") == len(engine.windows) >= 3

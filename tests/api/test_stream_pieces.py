@@ -34,3 +34,19 @@ def test_a_minute_streams_chunk_by_chunk(server: str, minute: np.ndarray, tmp_pa
     assert " ".join(h["text"] for h in heard).split() == window["text"].split()
     assert "ask not what your country" in window["text"].lower()
     assert events[-1]["type"] == "result" and events[-1]["transcript"] == window["text"]
+
+
+def test_openai_stream_deltas_are_the_done_text(server: str, minute: np.ndarray, tmp_path: Path):
+    import openai
+
+    path = tmp_path / "minute.wav"
+    write_audio(minute, path, "wav")
+    sdk = openai.OpenAI(base_url=f"{server}/v1", api_key="unused")
+    with open(path, "rb") as f:
+        events = list(
+            sdk.audio.transcriptions.create(model="gpt-4o-transcribe", file=f, stream=True)
+        )
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    (done,) = [e for e in events if e.type == "transcript.text.done"]
+    assert len(deltas) >= 2 and "".join(deltas) == done.text
+    assert "ask not what your country" in done.text.lower()

@@ -152,11 +152,16 @@ def _on_v1(exc: StepAudioError) -> StepAudioError:
 
 def _v1_stream(params: ProcessParams) -> StreamBody:
     async def body(run: Run) -> AsyncIterator[str]:
-        """``transcript.text.delta`` events in order as windows finish, then ``.done``.
+        """``transcript.text.delta`` events in order as speech is heard (a chunk at a
+        time on the embedded engine) or windows finish, then ``.done``.
 
         The deltas are the final text's own pieces (``text.join_texts``: no space between
-        CJK windows), so concatenated they equal the ``done`` text in every language."""
+        CJK windows), so concatenated they equal the ``done`` text in every language: a
+        window's own text adds what its heard pieces did not say. (A window decoded again
+        after a loop says other words than its pieces; its deltas stand, ``done`` has the
+        whole text.)"""
         joined = ""
+        pieces = ""  # the current window's heard text, as sent
         async for event in run.events():
             if isinstance(event, ProcessResult):
                 if params.diarize:
@@ -169,7 +174,16 @@ def _v1_stream(params: ProcessParams) -> StreamBody:
                     done["usage"] = stream_usage(event)
                 yield sse(done)
             elif event.output is not None:
-                longer = join_texts([joined, event.output.text])
+                text = event.output.text
+                if event.heard:
+                    if params.mode is Mode.TRANSLATE:
+                        continue  # what was said, not yet the translation
+                    pieces = join_texts([pieces, text])
+                elif pieces:
+                    # The window: only what its pieces have not said.
+                    text = text[len(pieces) :] if text.startswith(pieces) else ""
+                    pieces = ""
+                longer = join_texts([joined, text])
                 delta, joined = longer[len(joined) :], longer
                 if delta:
                     yield sse({"type": "transcript.text.delta", "delta": delta})
