@@ -9,10 +9,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil
 from rich.console import Console
 from rich.table import Table
@@ -112,3 +113,26 @@ def show(console: Console, title: str, columns: Sequence[str], rows: Sequence[Se
     console.print(table(title, columns, rows))
     # Plain print: rich would wrap the Markdown lines at the terminal's width.
     print(markdown(columns, rows), flush=True)
+
+
+def process_events(url: str, path: Path, data: dict[str, str]) -> Iterator[tuple[float, dict]]:
+    """``POST /api/process`` with ``stream=true``: each event as it arrives, with the
+    seconds since the request; an ``error`` event raises."""
+    start = time.perf_counter()
+    with (
+        httpx.Client(base_url=url, timeout=3600) as client,
+        open(path, "rb") as f,
+        client.stream(
+            "POST",
+            "/api/process",
+            files={"audio": (path.name, f, "audio/mpeg")},
+            data={**data, "stream": "true"},
+        ) as resp,
+    ):
+        resp.raise_for_status()
+        for line in resp.iter_lines():
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                if event["type"] == "error":
+                    raise RuntimeError(f"stream failed: {event}")
+                yield time.perf_counter() - start, event

@@ -16,7 +16,6 @@ Before the load, a recording of ``STREAM_MINUTES`` (default: the long one's) onc
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from bench.common import DATA, long_recording, machine, show
+from bench.common import DATA, long_recording, machine, process_events, show
 
 AIM = 2.0
 CLIP = DATA / "en" / "jfk.flac"
@@ -111,30 +110,13 @@ def _requests_phase(url: str, long_file: Path, k: int, n: int) -> tuple[list[flo
 def first_text(url: str, source: Path) -> tuple[float, float, int]:
     """``POST /api/process`` with ``stream=true`` on ``source``: seconds to the first
     window's text, to the result, and the number of windows."""
-    start = time.perf_counter()
-    first = None
-    with (
-        httpx.Client(base_url=url, timeout=3600) as client,
-        open(source, "rb") as f,
-        client.stream(
-            "POST",
-            "/api/process",
-            files={"audio": (source.name, f, "audio/mpeg")},
-            data={"mode": "asr", "language": "en", "stream": "true"},
-        ) as r,
-    ):
-        r.raise_for_status()
-        name, windows = "", 0
-        for line in r.iter_lines():
-            if line.startswith("event: "):
-                name = line[7:]
-                if name == "window" and first is None:
-                    first = time.perf_counter() - start
-            elif line.startswith("data: ") and name == "result":
-                windows = json.loads(line[6:])["windows"]
-            elif line.startswith("data: ") and name == "error":
-                raise RuntimeError(f"stream failed: {line}")
-    return first or float("nan"), time.perf_counter() - start, windows
+    first, last, windows = None, float("nan"), 0
+    for at, event in process_events(url, source, {"mode": "asr", "language": "en"}):
+        if event["type"] == "window" and first is None:
+            first = at
+        elif event["type"] == "result":
+            last, windows = at, event["windows"]
+    return first or float("nan"), last, windows
 
 
 LONG_REQUESTS = 4

@@ -18,7 +18,6 @@ Aim (issue 25): the first text within 5 s of the request, then chunk by chunk.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from bench.common import DATA, long_recording, machine, show
+from bench.common import DATA, long_recording, machine, process_events, show
 
 AIM_FIRST_S = 5.0
 THREADS = 2
@@ -39,33 +38,15 @@ def _service(url: str, path: Path) -> dict[str, object]:
     """Times (s from the request) of the stream's events, and the result's text."""
     heard: list[float] = []
     window: float | None = None
-    text = ""
-    start = time.perf_counter()
-    with (
-        httpx.Client(base_url=url, timeout=3600) as client,
-        open(path, "rb") as f,
-        client.stream(
-            "POST",
-            "/api/process",
-            files={"audio": (path.name, f, "audio/mpeg")},
-            data={"mode": "asr", "stream": "true"},
-        ) as resp,
-    ):
-        resp.raise_for_status()
-        for line in resp.iter_lines():
-            if not line.startswith("data: "):
-                continue
-            event = json.loads(line[6:])
-            now = time.perf_counter() - start
-            if event["type"] == "heard":
-                heard.append(now)
-            elif event["type"] == "window" and window is None:
-                window = now
-            elif event["type"] == "result":
-                text = event["answer"]
-            elif event["type"] == "error":
-                raise RuntimeError(event)
-    return {"heard": heard, "window": window, "total": time.perf_counter() - start, "text": text}
+    total, text = float("nan"), ""
+    for at, event in process_events(url, path, {"mode": "asr"}):
+        if event["type"] == "heard":
+            heard.append(at)
+        elif event["type"] == "window" and window is None:
+            window = at
+        elif event["type"] == "result":
+            total, text = at, event["answer"]
+    return {"heard": heard, "window": window, "total": total, "text": text}
 
 
 def _direct(segments: Iterable, started: float) -> dict[str, object]:
