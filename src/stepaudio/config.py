@@ -242,9 +242,10 @@ class LiveSettings(_Group):
     than real time (the socket pushes back), so nothing is buffered without bound."""
     partial_interval_s: float = Field(0.5, gt=0)
     """New audio in a turn between two partial transcriptions (the ``delta`` events
-    while the person still speaks). Partials are drafts (engines/whisper_draft.py: about
-    0.3 s of Whisper base on 2 cores) and one runs at a time in the whole service, so a
-    busy service skips some rather than queueing them."""
+    while the person still speaks). Live texts are drafts (engines/whisper_draft.py: the
+    turn and 3 s encoded, greedy; about 0.2–0.3 s of Whisper base on 2 cores) and one
+    partial runs at a time in the whole service, so a busy service skips some rather than
+    queueing them."""
     max_turn_s: float = Field(30, ge=5)
     """Longest turn: speech that goes on is cut into turns of this length."""
     wyoming_port: int | None = Field(None, ge=1, le=65535)
