@@ -26,7 +26,9 @@ from stepaudio.testing.encode import realtime_pcm
 from stepaudio.testing.longaudio import load_pcm
 from stepaudio.testing.scripted import ScriptedEngine
 from stepaudio.testing.server import serve_in_thread, serve_scripted
+from tests import realtime_client
 from tests.helpers import clip
+from tests.realtime_client import append, send, until
 
 KEY = "live-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -57,36 +59,8 @@ def open_session(base: str, query: str = "?intent=transcription", **kw: Any) -> 
     return connect(f"{base}/v1/realtime{query}", open_timeout=10, **kw)
 
 
-def send(ws: ClientConnection, **event: Any) -> None:
-    ws.send(json.dumps(event))
-
-
-def append(ws: ClientConnection, data: bytes, step: int = 9600) -> None:
-    for i in range(0, len(data), step):
-        send(
-            ws,
-            type="input_audio_buffer.append",
-            audio=base64.b64encode(data[i : i + step]).decode(),
-        )
-
-
-def until(ws: ClientConnection, kind: str, timeout: float = 30) -> tuple[dict, list[dict]]:
-    """Events up to the first of ``kind`` (it, and all before it)."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while True:
-        event = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-        seen.append(event)
-        if event["type"] == kind:
-            return event, seen
-
-
 def manual(ws: ClientConnection) -> None:
-    send(
-        ws,
-        type="session.update",
-        session={"type": "transcription", "audio": {"input": {"turn_detection": None}}},
-    )
+    realtime_client.manual(ws)
     until(ws, "session.updated")
 
 

@@ -27,6 +27,7 @@ from stepaudio.testing.scripted import ScriptedEngine, worded
 from stepaudio.testing.server import serve_scripted
 from stepaudio.testing.speakers import Line, conversation, utterance
 from tests.helpers import DATA
+from tests.realtime_client import manual, transcribed
 
 pytestmark = pytest.mark.model  # the real speaker model, on every test
 
@@ -278,19 +279,9 @@ def test_a_live_turn_carries_its_known_speaker(server, library):
     ]
     url = server.replace("http://", "ws://") + "/v1/realtime?intent=transcription&voices=*"
     with connect(url, additional_headers={"X-API-Key": KEY}, open_timeout=10) as ws:
-        session = {"type": "transcription", "audio": {"input": {"turn_detection": None}}}
-        ws.send(json.dumps({"type": "session.update", "session": session}))
+        manual(ws)
         for expected, line in turns:
-            data = realtime_pcm(utterance(line, DATA))
-            for i in range(0, len(data), 48000):
-                chunk = base64.b64encode(data[i : i + 48000]).decode()
-                ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
-            ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
-            while True:
-                event = json.loads(ws.recv(timeout=120))
-                assert event["type"] != "error", event
-                if event["type"].endswith("input_audio_transcription.completed"):
-                    break
+            event = transcribed(ws, realtime_pcm(utterance(line, DATA)))
             assert event["speaker"] == expected, (expected, event)
             if expected:
                 assert 0.63 <= event["speaker_confidence"] <= 1.0

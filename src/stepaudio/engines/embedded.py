@@ -171,7 +171,7 @@ class EmbeddedEngine:
         options = self._whisper_options(job)
         language, script = split_language(params.language)
 
-        def written(segments: list[Segment]) -> list[Segment]:
+        def in_asked_script(segments: list[Segment]) -> list[Segment]:
             """Chinese in the script asked for."""
             return [
                 in_script([s], script or SIMPLIFIED)[0] if s.language == "zh" else s
@@ -185,12 +185,12 @@ class EmbeddedEngine:
                 language=language,
                 task="transcribe",
                 draft=params.draft,
-                on_segments=on_heard and (lambda found: on_heard(written(found))),
+                on_segments=on_heard and (lambda found: on_heard(in_asked_script(found))),
                 **options,
             ),
             limiter=self._whisper_slots,
         )
-        segments = written(transcript.segments)
+        segments = in_asked_script(transcript.segments)
         usage = Usage(audio_seconds=job.pcm.size / SAMPLE_RATE)
         out = ModelOutput(
             text=join_texts(s.text for s in segments),
